@@ -1,0 +1,69 @@
+/* store.h - the telemetry store: what the pipeline hands off, kept for
+ * queries. This first version is a bounded in-memory ring of deep-copied
+ * spans and log records with a trace-id index, partitioned by trace id
+ * (one lock per partition, no global lock). It is replaced wholesale by the
+ * windowed store; its interface is what the API and pipeline rely on. */
+#ifndef FLYWHEEL_STORE_H
+#define FLYWHEEL_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "flywheel/buf.h"
+#include "flywheel/error.h"
+#include "flywheel/model.h"
+
+typedef struct fw_store fw_store;
+
+typedef struct fw_store_config {
+    size_t max_spans;        /* oldest evicted beyond this */
+    size_t max_logs;
+    size_t memory_limit;     /* bytes of copies kept; oldest evicted beyond */
+    uint64_t retention_ns;   /* records whose time is older than now - retention are refused/evicted */
+    unsigned partitions;     /* power of two, >= 1 */
+} fw_store_config;
+
+typedef struct fw_store_stats {
+    uint64_t spans_stored;
+    uint64_t logs_stored;
+    uint64_t spans_evicted;
+    uint64_t logs_evicted;
+    uint64_t memory_used; /* bytes held now */
+    uint64_t spans_held;
+    uint64_t logs_held;
+} fw_store_stats;
+
+FW_WUR int fw_store_new(const fw_store_config *cfg, fw_store **out);
+void fw_store_free(fw_store *s);
+
+/* Hand-off: deep-copies |n| spans (resource and scope included) into the
+ * store. Returns 0 or FW_ERR_NOMEM (nothing stored: caller answers a
+ * retryable overload status). */
+FW_WUR int fw_store_add_spans(fw_store *s, const fw_span *spans, size_t n);
+FW_WUR int fw_store_add_logs(fw_store *s, const fw_log_record *recs, size_t n);
+
+/* Visitors borrow the record for the duration of the call only, with a
+ * partition lock held: they must not call back into the store. Return
+ * nonzero from |visit| to stop. */
+typedef int (*fw_store_span_visit)(void *ctx, const fw_span *span);
+typedef int (*fw_store_log_visit)(void *ctx, const fw_log_record *rec);
+
+/* All spans of one trace, in arrival order. Returns how many were visited. */
+size_t fw_store_get_trace(fw_store *s, const uint8_t trace_id[FW_TRACE_ID_LEN],
+                          fw_store_span_visit visit, void *ctx);
+
+typedef struct fw_log_query {
+    bool has_trace_id;
+    uint8_t trace_id[FW_TRACE_ID_LEN];
+    const char *service; /* NULL = any */
+    uint64_t from_ns;    /* 0 = unbounded */
+    uint64_t to_ns;      /* 0 = unbounded */
+    size_t limit;        /* 0 = no limit */
+} fw_log_query;
+
+/* Log records matching |q|, newest first. Returns how many were visited. */
+size_t fw_store_find_logs(fw_store *s, const fw_log_query *q, fw_store_log_visit visit, void *ctx);
+
+void fw_store_get_stats(fw_store *s, fw_store_stats *out);
+
+#endif
