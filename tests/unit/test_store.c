@@ -1,0 +1,704 @@
+/* test_store.c - the temporary store: deep copies of every value kind,
+ * trace lookup order, eviction by count and by memory, the trace index
+ * under churn, log queries, and a concurrent add smoke test. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flywheel/store.h"
+
+/* ---- helpers: sources live in malloc'd memory that the tests scribble
+ * over and free before reading back, so only deep copies survive. ---- */
+
+static fw_str heap_str(const char *s)
+{
+    size_t n = strlen(s);
+    char *p = malloc(n + 1);
+    assert_non_null(p);
+    memcpy(p, s, n + 1);
+    return (fw_str){p, n};
+}
+
+static void scribble_free_str(fw_str s)
+{
+    if (s.ptr) {
+        memset((char *)s.ptr, 'X', s.len);
+        free((char *)s.ptr);
+    }
+}
+
+static void make_id(uint8_t *id, size_t n, unsigned v)
+{
+    memset(id, 0, n);
+    id[0] = 0x5b;
+    id[n - 4] = (uint8_t)(v >> 24);
+    id[n - 3] = (uint8_t)(v >> 16);
+    id[n - 2] = (uint8_t)(v >> 8);
+    id[n - 1] = (uint8_t)v;
+}
+
+static fw_store *new_store(size_t max_spans, size_t max_logs, size_t mem, unsigned parts)
+{
+    fw_store_config cfg = {.max_spans = max_spans, .max_logs = max_logs, .memory_limit = mem,
+                           .partitions = parts};
+    fw_store *s = NULL;
+    assert_int_equal(fw_store_new(&cfg, &s), 0);
+    assert_non_null(s);
+    return s;
+}
+
+static fw_resource plain_resource = {.service_name = {"svc", 3}};
+static fw_scope plain_scope = {.name = {"lib", 3}};
+
+static fw_span plain_span(unsigned trace, unsigned span, const char *name, uint64_t start)
+{
+    fw_span sp = {0};
+    make_id(sp.trace_id, FW_TRACE_ID_LEN, trace);
+    make_id(sp.span_id, FW_SPAN_ID_LEN, span);
+    sp.name = fw_str_from(name);
+    sp.start_ns = start;
+    sp.end_ns = start + 1000;
+    sp.resource = &plain_resource;
+    sp.scope = &plain_scope;
+    return sp;
+}
+
+typedef struct collected {
+    size_t n;
+    char names[64][32];
+    uint64_t times[64];
+} collected;
+
+static int collect_span(void *ctx, const fw_span *sp)
+{
+    collected *c = ctx;
+    if (c->n < 64) {
+        size_t len = sp->name.len < 31 ? sp->name.len : 31;
+        memcpy(c->names[c->n], sp->name.ptr, len);
+        c->names[c->n][len] = '\0';
+        c->times[c->n] = sp->start_ns;
+    }
+    c->n++;
+    return 0;
+}
+
+static size_t trace_count(fw_store *s, unsigned trace)
+{
+    uint8_t id[FW_TRACE_ID_LEN];
+    make_id(id, sizeof(id), trace);
+    collected c = {0};
+    size_t n = fw_store_get_trace(s, id, collect_span, &c);
+    assert_int_equal(n, c.n);
+    return n;
+}
+
+/* ---- deep copy of every value kind ---- */
+
+typedef struct deep_check {
+    int seen;
+} deep_check;
+
+static const fw_value *get(const fw_attrs *a, const char *key)
+{
+    const fw_value *v = fw_attrs_get(a, key);
+    assert_non_null(v);
+    return v;
+}
+
+static int check_deep_span(void *ctx, const fw_span *sp)
+{
+    deep_check *dc = ctx;
+    dc->seen++;
+    assert_true(fw_str_eq(sp->name, "GET /users/:id"));
+    assert_true(fw_str_eq(sp->trace_state, "ot=th:8"));
+    assert_true(fw_str_eq(sp->status_message, "boom"));
+    assert_int_equal(sp->status_code, FW_STATUS_ERROR);
+    assert_int_equal(sp->kind, FW_SPAN_KIND_SERVER);
+    assert_true(sp->has_parent);
+    assert_int_equal(sp->dropped_attributes_count, 3);
+
+    assert_int_equal(sp->attrs.n, 8);
+    const fw_value *v = get(&sp->attrs, "s");
+    assert_int_equal(v->type, FW_VALUE_STRING);
+    assert_true(fw_str_eq(v->u.str, "hello"));
+    assert_int_equal(v->u.str.ptr[v->u.str.len], '\0');
+    v = get(&sp->attrs, "b");
+    assert_int_equal(v->type, FW_VALUE_BOOL);
+    assert_true(v->u.boolean);
+    v = get(&sp->attrs, "i");
+    assert_int_equal(v->type, FW_VALUE_INT);
+    assert_true(v->u.i64 == INT64_MIN);
+    v = get(&sp->attrs, "d");
+    assert_int_equal(v->type, FW_VALUE_DOUBLE);
+    assert_true(v->u.f64 == 2.5);
+    v = get(&sp->attrs, "bytes");
+    assert_int_equal(v->type, FW_VALUE_BYTES);
+    assert_int_equal(v->u.str.len, 3);
+    assert_memory_equal(v->u.str.ptr, "\x00\xff\x01", 3);
+    v = get(&sp->attrs, "e");
+    assert_int_equal(v->type, FW_VALUE_EMPTY);
+
+    v = get(&sp->attrs, "arr");
+    assert_int_equal(v->type, FW_VALUE_ARRAY);
+    assert_int_equal(v->u.array.n, 3);
+    assert_int_equal(v->u.array.items[0].type, FW_VALUE_INT);
+    assert_int_equal(v->u.array.items[0].u.i64, 42);
+    assert_true(fw_str_eq(v->u.array.items[1].u.str, "two"));
+    const fw_value *inner = &v->u.array.items[2];
+    assert_int_equal(inner->type, FW_VALUE_ARRAY);
+    assert_int_equal(inner->u.array.n, 1);
+    assert_int_equal(inner->u.array.items[0].type, FW_VALUE_BOOL);
+    assert_false(inner->u.array.items[0].u.boolean);
+
+    v = get(&sp->attrs, "kv");
+    assert_int_equal(v->type, FW_VALUE_KVLIST);
+    fw_attrs kv = {v->u.kvlist.items, v->u.kvlist.n};
+    assert_true(fw_str_eq(get(&kv, "k")->u.str, "v"));
+    const fw_value *nested = get(&kv, "nested");
+    assert_int_equal(nested->type, FW_VALUE_KVLIST);
+    fw_attrs kv2 = {nested->u.kvlist.items, nested->u.kvlist.n};
+    assert_true(get(&kv2, "x")->u.f64 == -1.25);
+
+    assert_int_equal(sp->n_events, 1);
+    assert_true(fw_str_eq(sp->events[0].name, "exception"));
+    assert_true(fw_str_eq(get(&sp->events[0].attrs, "exception.type")->u.str, "Throttled"));
+    assert_int_equal(sp->events[0].time_ns, 1234);
+    assert_int_equal(sp->n_links, 1);
+    assert_true(fw_str_eq(sp->links[0].trace_state, "k=v"));
+    assert_int_equal(sp->links[0].flags, 1);
+    assert_int_equal(get(&sp->links[0].attrs, "n")->u.i64, 7);
+
+    assert_true(fw_str_eq(sp->resource->service_name, "frontend"));
+    assert_true(fw_str_eq(sp->resource->service_version, "1.2.3"));
+    assert_null(sp->resource->service_namespace.ptr);
+    assert_true(fw_str_eq(sp->resource->schema_url, "https://opentelemetry.io/schemas/1.21.0"));
+    assert_true(fw_str_eq(get(&sp->resource->attrs, "service.name")->u.str, "frontend"));
+    assert_true(fw_str_eq(sp->scope->name, "my.lib"));
+    assert_true(fw_str_eq(sp->scope->version, "0.9"));
+    assert_true(fw_str_eq(get(&sp->scope->attrs, "sa")->u.str, "sv"));
+    return 0;
+}
+
+static void test_deep_copy_every_kind(void **state)
+{
+    (void)state;
+    fw_store *s = new_store(100, 100, 0, 2);
+
+    /* Build the source span entirely on the heap. */
+    fw_value *inner_items = calloc(1, sizeof(fw_value));
+    inner_items[0] = (fw_value){.type = FW_VALUE_BOOL, .u.boolean = false};
+    fw_value *arr_items = calloc(3, sizeof(fw_value));
+    arr_items[0] = (fw_value){.type = FW_VALUE_INT, .u.i64 = 42};
+    arr_items[1] = (fw_value){.type = FW_VALUE_STRING, .u.str = heap_str("two")};
+    arr_items[2].type = FW_VALUE_ARRAY;
+    arr_items[2].u.array.items = inner_items;
+    arr_items[2].u.array.n = 1;
+    fw_attr *kv2 = calloc(1, sizeof(fw_attr));
+    kv2[0] = (fw_attr){heap_str("x"), {.type = FW_VALUE_DOUBLE, .u.f64 = -1.25}};
+    fw_attr *kv = calloc(2, sizeof(fw_attr));
+    kv[0] = (fw_attr){heap_str("k"), {.type = FW_VALUE_STRING, .u.str = heap_str("v")}};
+    kv[1].key = heap_str("nested");
+    kv[1].value.type = FW_VALUE_KVLIST;
+    kv[1].value.u.kvlist.items = kv2;
+    kv[1].value.u.kvlist.n = 1;
+
+    char *bytes = malloc(3);
+    memcpy(bytes, "\x00\xff\x01", 3);
+    fw_attr *attrs = calloc(8, sizeof(fw_attr));
+    attrs[0] = (fw_attr){heap_str("s"), {.type = FW_VALUE_STRING, .u.str = heap_str("hello")}};
+    attrs[1] = (fw_attr){heap_str("b"), {.type = FW_VALUE_BOOL, .u.boolean = true}};
+    attrs[2] = (fw_attr){heap_str("i"), {.type = FW_VALUE_INT, .u.i64 = INT64_MIN}};
+    attrs[3] = (fw_attr){heap_str("d"), {.type = FW_VALUE_DOUBLE, .u.f64 = 2.5}};
+    attrs[4] = (fw_attr){heap_str("bytes"), {.type = FW_VALUE_BYTES, .u.str = {bytes, 3}}};
+    attrs[5] = (fw_attr){heap_str("e"), {.type = FW_VALUE_EMPTY}};
+    attrs[6].key = heap_str("arr");
+    attrs[6].value.type = FW_VALUE_ARRAY;
+    attrs[6].value.u.array.items = arr_items;
+    attrs[6].value.u.array.n = 3;
+    attrs[7].key = heap_str("kv");
+    attrs[7].value.type = FW_VALUE_KVLIST;
+    attrs[7].value.u.kvlist.items = kv;
+    attrs[7].value.u.kvlist.n = 2;
+
+    fw_attr *ev_attrs = calloc(1, sizeof(fw_attr));
+    ev_attrs[0] = (fw_attr){heap_str("exception.type"),
+                            {.type = FW_VALUE_STRING, .u.str = heap_str("Throttled")}};
+    fw_span_event *events = calloc(1, sizeof(fw_span_event));
+    events[0] = (fw_span_event){.time_ns = 1234, .name = heap_str("exception"),
+                                .attrs = {ev_attrs, 1}};
+    fw_attr *link_attrs = calloc(1, sizeof(fw_attr));
+    link_attrs[0] = (fw_attr){heap_str("n"), {.type = FW_VALUE_INT, .u.i64 = 7}};
+    fw_span_link *links = calloc(1, sizeof(fw_span_link));
+    links[0] = (fw_span_link){.trace_state = heap_str("k=v"), .attrs = {link_attrs, 1},
+                              .flags = 1};
+
+    fw_attr *res_attrs = calloc(1, sizeof(fw_attr));
+    res_attrs[0] = (fw_attr){heap_str("service.name"),
+                             {.type = FW_VALUE_STRING, .u.str = heap_str("frontend")}};
+    fw_resource *res = calloc(1, sizeof(*res));
+    res->attrs = (fw_attrs){res_attrs, 1};
+    res->schema_url = heap_str("https://opentelemetry.io/schemas/1.21.0");
+    res->service_name = res_attrs[0].value.u.str; /* aliases the attribute, as decoders do */
+    res->service_version = heap_str("1.2.3");
+    fw_attr *scope_attrs = calloc(1, sizeof(fw_attr));
+    scope_attrs[0] = (fw_attr){heap_str("sa"), {.type = FW_VALUE_STRING, .u.str = heap_str("sv")}};
+    fw_scope *scope = calloc(1, sizeof(*scope));
+    scope->name = heap_str("my.lib");
+    scope->version = heap_str("0.9");
+    scope->attrs = (fw_attrs){scope_attrs, 1};
+
+    fw_span sp = plain_span(1, 1, "", 100);
+    sp.name = heap_str("GET /users/:id");
+    sp.trace_state = heap_str("ot=th:8");
+    sp.status_message = heap_str("boom");
+    sp.status_code = FW_STATUS_ERROR;
+    sp.kind = FW_SPAN_KIND_SERVER;
+    sp.has_parent = true;
+    sp.dropped_attributes_count = 3;
+    sp.attrs = (fw_attrs){attrs, 8};
+    sp.events = events;
+    sp.n_events = 1;
+    sp.links = links;
+    sp.n_links = 1;
+    sp.resource = res;
+    sp.scope = scope;
+
+    assert_int_equal(fw_store_add_spans(s, &sp, 1), 0);
+
+    /* Destroy the source. */
+    scribble_free_str(sp.name);
+    scribble_free_str(sp.trace_state);
+    scribble_free_str(sp.status_message);
+    scribble_free_str(arr_items[1].u.str);
+    scribble_free_str(kv2[0].key);
+    scribble_free_str(kv[0].key);
+    scribble_free_str(kv[0].value.u.str);
+    scribble_free_str(kv[1].key);
+    memset(bytes, 0x55, 3);
+    free(bytes);
+    for (int i = 0; i < 8; i++)
+        scribble_free_str(attrs[i].key);
+    scribble_free_str(attrs[0].value.u.str);
+    scribble_free_str(ev_attrs[0].key);
+    scribble_free_str(ev_attrs[0].value.u.str);
+    scribble_free_str(events[0].name);
+    scribble_free_str(link_attrs[0].key);
+    scribble_free_str(links[0].trace_state);
+    scribble_free_str(res_attrs[0].key);
+    scribble_free_str(res_attrs[0].value.u.str);
+    scribble_free_str(res->schema_url);
+    scribble_free_str(res->service_version);
+    scribble_free_str(scope_attrs[0].key);
+    scribble_free_str(scope_attrs[0].value.u.str);
+    scribble_free_str(scope->name);
+    scribble_free_str(scope->version);
+    void *blocks[] = {inner_items, arr_items, kv2, kv, attrs, ev_attrs, events, link_attrs,
+                      links, res_attrs, res, scope_attrs, scope};
+    for (size_t i = 0; i < sizeof(blocks) / sizeof(blocks[0]); i++)
+        free(blocks[i]);
+
+    deep_check dc = {0};
+    uint8_t id[FW_TRACE_ID_LEN];
+    make_id(id, sizeof(id), 1);
+    assert_int_equal(fw_store_get_trace(s, id, check_deep_span, &dc), 1);
+    assert_int_equal(dc.seen, 1);
+
+    fw_store_stats st;
+    fw_store_get_stats(s, &st);
+    assert_int_equal(st.spans_held, 1);
+    assert_int_equal(st.spans_stored, 1);
+    assert_true(st.memory_used > sizeof(fw_span));
+    fw_store_free(s);
+}
+
+/* ---- trace order, count eviction ---- */
+
+static void test_trace_arrival_order(void **state)
+{
+    (void)state;
+    fw_store *s = new_store(100, 100, 0, 4);
+    fw_span batch[4] = {plain_span(7, 1, "c", 300), plain_span(8, 2, "other", 1),
+                        plain_span(7, 3, "a", 100), plain_span(7, 4, "b", 200)};
+    assert_int_equal(fw_store_add_spans(s, batch, 4), 0);
+    fw_span later = plain_span(7, 5, "d", 50);
+    assert_int_equal(fw_store_add_spans(s, &later, 1), 0);
+
+    uint8_t id[FW_TRACE_ID_LEN];
+    make_id(id, sizeof(id), 7);
+    collected c = {0};
+    assert_int_equal(fw_store_get_trace(s, id, collect_span, &c), 4);
+    assert_string_equal(c.names[0], "c");
+    assert_string_equal(c.names[1], "a");
+    assert_string_equal(c.names[2], "b");
+    assert_string_equal(c.names[3], "d");
+    assert_int_equal(trace_count(s, 8), 1);
+    assert_int_equal(trace_count(s, 9), 0);
+    fw_store_free(s);
+}
+
+static int stop_after_one(void *ctx, const fw_span *sp)
+{
+    (void)sp;
+    (*(int *)ctx)++;
+    return 1;
+}
+
+static void test_visitor_stops(void **state)
+{
+    (void)state;
+    fw_store *s = new_store(100, 100, 0, 1);
+    fw_span batch[3] = {plain_span(1, 1, "a", 1), plain_span(1, 2, "b", 2),
+                        plain_span(1, 3, "c", 3)};
+    assert_int_equal(fw_store_add_spans(s, batch, 3), 0);
+    uint8_t id[FW_TRACE_ID_LEN];
+    make_id(id, sizeof(id), 1);
+    int calls = 0;
+    assert_int_equal(fw_store_get_trace(s, id, stop_after_one, &calls), 1);
+    assert_int_equal(calls, 1);
+    fw_store_free(s);
+}
+
+static void test_evict_by_count(void **state)
+{
+    (void)state;
+    fw_store *s = new_store(3, 3, 0, 1);
+    for (unsigned i = 0; i < 5; i++) {
+        fw_span sp = plain_span(100 + i, i + 1, "x", i);
+        assert_int_equal(fw_store_add_spans(s, &sp, 1), 0);
+    }
+    fw_store_stats st;
+    fw_store_get_stats(s, &st);
+    assert_int_equal(st.spans_held, 3);
+    assert_int_equal(st.spans_stored, 5);
+    assert_int_equal(st.spans_evicted, 2);
+    assert_int_equal(trace_count(s, 100), 0);
+    assert_int_equal(trace_count(s, 101), 0);
+    assert_int_equal(trace_count(s, 102), 1);
+    assert_int_equal(trace_count(s, 104), 1);
+
+    /* Within one trace the oldest span goes first. */
+    fw_store_free(s);
+    s = new_store(2, 2, 0, 1);
+    fw_span batch[3] = {plain_span(1, 1, "first", 1), plain_span(1, 2, "second", 2),
+                        plain_span(1, 3, "third", 3)};
+    assert_int_equal(fw_store_add_spans(s, batch, 3), 0);
+    uint8_t id[FW_TRACE_ID_LEN];
+    make_id(id, sizeof(id), 1);
+    collected c = {0};
+    assert_int_equal(fw_store_get_trace(s, id, collect_span, &c), 2);
+    assert_string_equal(c.names[0], "second");
+    assert_string_equal(c.names[1], "third");
+    fw_store_free(s);
+}
+
+static void test_evict_by_memory(void **state)
+{
+    (void)state;
+    /* Measure one span's footprint. */
+    fw_store *s = new_store(0, 0, 0, 1);
+    fw_span sp = plain_span(1, 1, "sized", 1);
+    assert_int_equal(fw_store_add_spans(s, &sp, 1), 0);
+    fw_store_stats st;
+    fw_store_get_stats(s, &st);
+    size_t one = (size_t)st.memory_used;
+    assert_true(one > 0);
+    fw_store_free(s);
+
+    s = new_store(0, 0, one * 4, 1);
+    for (unsigned i = 0; i < 10; i++) {
+        sp = plain_span(10 + i, i + 1, "sized", i);
+        assert_int_equal(fw_store_add_spans(s, &sp, 1), 0);
+        fw_store_get_stats(s, &st);
+        assert_true(st.memory_used <= one * 4);
+    }
+    fw_store_get_stats(s, &st);
+    assert_int_equal(st.spans_held, 4);
+    assert_int_equal(st.spans_evicted, 6);
+    assert_int_equal(st.memory_used, one * 4);
+    assert_int_equal(trace_count(s, 15), 0);
+    assert_int_equal(trace_count(s, 16), 1);
+
+    /* A record larger than the whole budget is refused; nothing changes. */
+    static char big[8192];
+    memset(big, 'b', sizeof(big));
+    fw_span huge[2] = {plain_span(50, 1, "ok", 1), plain_span(51, 2, "", 1)};
+    huge[1].name = (fw_str){big, sizeof(big)};
+    assert_int_equal(fw_store_add_spans(s, huge, 2), FW_ERR_NOMEM);
+    fw_store_stats after;
+    fw_store_get_stats(s, &after);
+    assert_int_equal(after.spans_held, 4);
+    assert_int_equal(after.spans_stored, st.spans_stored);
+    assert_int_equal(trace_count(s, 50), 0);
+
+    /* Logs share the partition's budget: adding logs evicts the oldest spans. */
+    fw_log_record lr = {.time_ns = 5, .resource = &plain_resource, .scope = &plain_scope};
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(fw_store_add_logs(s, &lr, 1), 0);
+    fw_store_get_stats(s, &after);
+    assert_true(after.memory_used <= one * 4);
+    assert_int_equal(after.logs_held, 4);
+    assert_true(after.spans_evicted > st.spans_evicted);
+    fw_store_free(s);
+}
+
+/* The trace index stays exact under heavy churn (backward-shift deletes):
+ * compare with a reference FIFO. */
+static void test_index_churn(void **state)
+{
+    (void)state;
+    enum { MAX = 50, TRACES = 200, ADDS = 5000 };
+    fw_store *s = new_store(MAX, MAX, 0, 1);
+    unsigned fifo[MAX];
+    size_t head = 0, count = 0;
+    unsigned held[TRACES] = {0};
+    uint32_t rng = 12345;
+    for (unsigned i = 0; i < ADDS; i++) {
+        rng = rng * 1103515245u + 12345u;
+        unsigned t = (rng >> 8) % TRACES;
+        fw_span sp = plain_span(t, i + 1, "c", i);
+        assert_int_equal(fw_store_add_spans(s, &sp, 1), 0);
+        if (count == MAX) {
+            held[fifo[head]]--;
+            head = (head + 1) % MAX;
+            count--;
+        }
+        fifo[(head + count) % MAX] = t;
+        count++;
+        held[t]++;
+        if (i % 97 == 0 || i == ADDS - 1)
+            for (unsigned k = 0; k < TRACES; k++)
+                assert_int_equal(trace_count(s, k), held[k]);
+    }
+    fw_store_free(s);
+}
+
+static void test_partitions(void **state)
+{
+    (void)state;
+    fw_store_config bad = {.max_spans = 10, .partitions = 3};
+    fw_store *s = NULL;
+    assert_int_equal(fw_store_new(&bad, &s), FW_ERR_CONFIG);
+    assert_null(s);
+    bad.partitions = 0;
+    assert_int_equal(fw_store_new(&bad, &s), FW_ERR_CONFIG);
+
+    s = new_store(16, 16, 0, 4); /* 4 spans per partition */
+    fw_span batch[100];
+    for (unsigned i = 0; i < 100; i++)
+        batch[i] = plain_span(1000 + i, i + 1, "p", i);
+    assert_int_equal(fw_store_add_spans(s, batch, 100), 0);
+    fw_store_stats st;
+    fw_store_get_stats(s, &st);
+    assert_true(st.spans_held <= 16);
+    assert_true(st.spans_held >= 4); /* every partition got some of 100 random traces */
+    assert_int_equal(st.spans_held + st.spans_evicted, 100);
+    size_t found = 0;
+    for (unsigned i = 0; i < 100; i++)
+        found += trace_count(s, 1000 + i);
+    assert_int_equal(found, st.spans_held);
+    /* The newest trace is always held. */
+    assert_int_equal(trace_count(s, 1099), 1);
+    fw_store_free(s);
+    fw_store_free(NULL);
+}
+
+/* ---- logs ---- */
+
+static fw_resource res_a = {.service_name = {"alpha", 5}};
+static fw_resource res_b = {.service_name = {"beta", 4}};
+
+static fw_log_record mk_log(unsigned trace, uint64_t t, uint64_t observed, fw_resource *res,
+                            const char *body)
+{
+    fw_log_record r = {0};
+    r.time_ns = t;
+    r.observed_time_ns = observed;
+    if (trace) {
+        make_id(r.trace_id, FW_TRACE_ID_LEN, trace);
+        r.has_trace_id = true;
+    }
+    r.body = (fw_value){.type = FW_VALUE_STRING, .u.str = fw_str_from(body)};
+    r.resource = res;
+    r.scope = &plain_scope;
+    return r;
+}
+
+typedef struct log_seen {
+    size_t n;
+    char bodies[32][16];
+} log_seen;
+
+static int collect_log(void *ctx, const fw_log_record *r)
+{
+    log_seen *ls = ctx;
+    if (ls->n < 32) {
+        size_t len = r->body.u.str.len < 15 ? r->body.u.str.len : 15;
+        memcpy(ls->bodies[ls->n], r->body.u.str.ptr, len);
+        ls->bodies[ls->n][len] = '\0';
+    }
+    ls->n++;
+    return 0;
+}
+
+static void test_logs_query(void **state)
+{
+    (void)state;
+    fw_store *s = new_store(100, 100, 0, 4);
+    fw_log_record recs[7] = {
+        mk_log(1, 100, 0, &res_a, "a100"),   mk_log(1, 300, 0, &res_b, "b300"),
+        mk_log(2, 200, 0, &res_a, "a200-t2"), mk_log(0, 250, 0, &res_a, "a250-none"),
+        mk_log(1, 0, 150, &res_a, "a150-obs"), mk_log(1, 300, 0, &res_a, "a300"),
+        mk_log(0, 0, 0, &res_b, "notime"),
+    };
+    assert_int_equal(fw_store_add_logs(s, recs, 7), 0);
+
+    /* Everything, newest first (ties: later arrival first; no time sorts last). */
+    fw_log_query q = {0};
+    log_seen ls = {0};
+    assert_int_equal(fw_store_find_logs(s, &q, collect_log, &ls), 7);
+    assert_string_equal(ls.bodies[0], "a300");
+    assert_string_equal(ls.bodies[1], "b300");
+    assert_string_equal(ls.bodies[2], "a250-none");
+    assert_string_equal(ls.bodies[3], "a200-t2");
+    assert_string_equal(ls.bodies[4], "a150-obs");
+    assert_string_equal(ls.bodies[5], "a100");
+    assert_string_equal(ls.bodies[6], "notime");
+
+    /* By trace id. */
+    q.has_trace_id = true;
+    make_id(q.trace_id, FW_TRACE_ID_LEN, 1);
+    memset(&ls, 0, sizeof(ls));
+    assert_int_equal(fw_store_find_logs(s, &q, collect_log, &ls), 4);
+    assert_string_equal(ls.bodies[0], "a300");
+    assert_string_equal(ls.bodies[3], "a100");
+
+    /* Trace id + service + time range (inclusive, observed time as fallback). */
+    q.service = "alpha";
+    q.from_ns = 150;
+    q.to_ns = 300;
+    memset(&ls, 0, sizeof(ls));
+    assert_int_equal(fw_store_find_logs(s, &q, collect_log, &ls), 2);
+    assert_string_equal(ls.bodies[0], "a300");
+    assert_string_equal(ls.bodies[1], "a150-obs");
+
+    /* Limit keeps the newest. */
+    q = (fw_log_query){.limit = 2};
+    memset(&ls, 0, sizeof(ls));
+    assert_int_equal(fw_store_find_logs(s, &q, collect_log, &ls), 2);
+    assert_string_equal(ls.bodies[0], "a300");
+    assert_string_equal(ls.bodies[1], "b300");
+
+    /* Service only, across partitions. */
+    q = (fw_log_query){.service = "beta"};
+    memset(&ls, 0, sizeof(ls));
+    assert_int_equal(fw_store_find_logs(s, &q, collect_log, &ls), 2);
+    assert_string_equal(ls.bodies[0], "b300");
+    assert_string_equal(ls.bodies[1], "notime");
+
+    /* Unknown trace id, and a service that does not exist. */
+    q = (fw_log_query){.has_trace_id = true};
+    make_id(q.trace_id, FW_TRACE_ID_LEN, 77);
+    assert_int_equal(fw_store_find_logs(s, &q, collect_log, &ls), 0);
+    q = (fw_log_query){.service = "alph"};
+    assert_int_equal(fw_store_find_logs(s, &q, collect_log, &ls), 0);
+
+    fw_store_stats st;
+    fw_store_get_stats(s, &st);
+    assert_int_equal(st.logs_held, 7);
+    assert_int_equal(st.logs_stored, 7);
+    fw_store_free(s);
+}
+
+static void test_logs_evict_by_count(void **state)
+{
+    (void)state;
+    fw_store *s = new_store(10, 3, 0, 1);
+    char bodies[6][8];
+    for (int i = 0; i < 6; i++) {
+        bodies[i][0] = (char)('a' + i);
+        bodies[i][1] = '\0';
+        fw_log_record r = mk_log(1, (uint64_t)(i + 1), 0, &res_a, bodies[i]);
+        assert_int_equal(fw_store_add_logs(s, &r, 1), 0);
+    }
+    fw_store_stats st;
+    fw_store_get_stats(s, &st);
+    assert_int_equal(st.logs_held, 3);
+    assert_int_equal(st.logs_evicted, 3);
+    fw_log_query q = {.has_trace_id = true};
+    make_id(q.trace_id, FW_TRACE_ID_LEN, 1);
+    log_seen ls = {0};
+    assert_int_equal(fw_store_find_logs(s, &q, collect_log, &ls), 3);
+    assert_string_equal(ls.bodies[0], "f");
+    assert_string_equal(ls.bodies[2], "d");
+    fw_store_free(s);
+}
+
+/* ---- concurrency smoke test ---- */
+
+typedef struct adder {
+    fw_store *s;
+    unsigned base;
+} adder;
+
+static void *add_thread(void *arg)
+{
+    adder *a = arg;
+    for (unsigned b = 0; b < 200; b++) {
+        fw_span batch[10];
+        for (unsigned i = 0; i < 10; i++)
+            batch[i] = plain_span(a->base + b * 10 + i, i + 1, "t", b);
+        if (fw_store_add_spans(a->s, batch, 10) != 0)
+            return (void *)1;
+        fw_log_record lr = mk_log(a->base + b * 10, b + 1, 0, &res_a, "l");
+        if (fw_store_add_logs(a->s, &lr, 1) != 0)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+static void test_concurrent_add(void **state)
+{
+    (void)state;
+    fw_store *s = new_store(100000, 100000, 0, 4);
+    adder a1 = {s, 1000000}, a2 = {s, 2000000};
+    pthread_t t1, t2;
+    assert_int_equal(pthread_create(&t1, NULL, add_thread, &a1), 0);
+    assert_int_equal(pthread_create(&t2, NULL, add_thread, &a2), 0);
+    void *r1, *r2;
+    pthread_join(t1, &r1);
+    pthread_join(t2, &r2);
+    assert_null(r1);
+    assert_null(r2);
+    fw_store_stats st;
+    fw_store_get_stats(s, &st);
+    assert_int_equal(st.spans_held, 4000);
+    assert_int_equal(st.logs_held, 400);
+    for (unsigned i = 0; i < 2000; i += 37) {
+        assert_int_equal(trace_count(s, 1000000 + i), 1);
+        assert_int_equal(trace_count(s, 2000000 + i), 1);
+    }
+    fw_store_free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_deep_copy_every_kind),
+        cmocka_unit_test(test_trace_arrival_order),
+        cmocka_unit_test(test_visitor_stops),
+        cmocka_unit_test(test_evict_by_count),
+        cmocka_unit_test(test_evict_by_memory),
+        cmocka_unit_test(test_index_churn),
+        cmocka_unit_test(test_partitions),
+        cmocka_unit_test(test_logs_query),
+        cmocka_unit_test(test_logs_evict_by_count),
+        cmocka_unit_test(test_concurrent_add),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
