@@ -15,7 +15,11 @@
 
 typedef struct fw_store fw_store;
 
+struct fw_intern;
+struct fw_span_class;
+
 typedef struct fw_store_config {
+    struct fw_intern *intern; /* borrowed dictionary; NULL = the store makes its own */
     size_t max_spans;        /* oldest evicted beyond this */
     size_t max_logs;
     size_t memory_limit;     /* bytes of copies kept; oldest evicted beyond */
@@ -40,6 +44,10 @@ void fw_store_free(fw_store *s);
  * store. Returns 0 or FW_ERR_NOMEM (nothing stored: caller answers a
  * retryable overload status). */
 FW_WUR int fw_store_add_spans(fw_store *s, const fw_span *spans, size_t n);
+/* Same, with each span's classification (fault / client error / throttled
+ * flags feed the error and throttling indexes). |cls| may be NULL. */
+FW_WUR int fw_store_add_classified(fw_store *s, const fw_span *spans,
+                                   const struct fw_span_class *cls, size_t n);
 FW_WUR int fw_store_add_logs(fw_store *s, const fw_log_record *recs, size_t n);
 
 /* Visitors borrow the record for the duration of the call only, with a
@@ -63,6 +71,23 @@ typedef struct fw_log_query {
 
 /* Log records matching |q|, newest first. Returns how many were visited. */
 size_t fw_store_find_logs(fw_store *s, const fw_log_query *q, fw_store_log_visit visit, void *ctx);
+
+/* Span search. Matching spans are visited newest (end time) first. */
+typedef struct fw_span_query {
+    const char *service;   /* NULL = any */
+    const char *operation; /* span name; NULL = any */
+    int kind;              /* fw_span_kind, or -1 = any */
+    bool errors_only;      /* faults, status ERROR, and client errors */
+    bool throttled_only;
+    uint64_t from_ns;      /* span end time bounds; 0 = unbounded */
+    uint64_t to_ns;
+    size_t limit;          /* 0 = no limit */
+} fw_span_query;
+size_t fw_store_find_spans(fw_store *s, const fw_span_query *q, fw_store_span_visit visit,
+                           void *ctx);
+
+/* Evicts everything whose event time is older than |now_ns| - retention. */
+void fw_store_expire(fw_store *s, uint64_t now_ns);
 
 void fw_store_get_stats(fw_store *s, fw_store_stats *out);
 
