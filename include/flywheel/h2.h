@@ -14,6 +14,14 @@
 
 typedef struct fw_h2_conn fw_h2_conn;
 
+typedef struct fw_h2_stats {
+    uint64_t streams;         /* request streams opened by the peer */
+    uint64_t requests;        /* requests handed to the handler */
+    uint64_t too_large;       /* bodies over max_body or header lists over the limit */
+    uint64_t protocol_errors; /* fatal session errors and GOAWAYs sent with an error */
+    uint64_t resets_sent;     /* RST_STREAM sent after an early answer */
+} fw_h2_stats;
+
 typedef struct fw_h2_limits {
     uint32_t max_concurrent_streams; /* SETTINGS_MAX_CONCURRENT_STREAMS */
     uint32_t max_header_list;        /* SETTINGS_MAX_HEADER_LIST_SIZE */
@@ -34,6 +42,7 @@ bool fw_h2_conn_want_close(const fw_h2_conn *c);
 void fw_h2_conn_shutdown(fw_h2_conn *c);
 /* Streams open right now. */
 size_t fw_h2_conn_active_streams(const fw_h2_conn *c);
+const fw_h2_stats *fw_h2_conn_stats(const fw_h2_conn *c);
 
 /* The 24-byte client connection preface "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n". */
 #define FW_H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
