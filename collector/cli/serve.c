@@ -1,2 +1,232 @@
-/* placeholder: written by the module owner */
-typedef int fw_placeholder_cli_serve_c;
+/* serve.c - `flywheel serve`: builds the object graph from a validated
+ * config (log, stats, store, pipeline, ingest, api, server), prints the
+ * "listening NAME HOST:PORT" lines, waits for SIGINT/SIGTERM and tears
+ * everything down in reverse order. Owns process signals and the data dir;
+ * never parses telemetry itself. */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli_internal.h"
+#include "flywheel/api.h"
+#include "flywheel/ingest.h"
+#include "flywheel/log.h"
+#include "flywheel/pipeline.h"
+#include "flywheel/server.h"
+#include "flywheel/stats.h"
+#include "flywheel/store.h"
+
+/* Store partitions (power of two): spreads writers of different traces
+ * over independent locks. */
+#define SERVE_STORE_PARTITIONS 16u
+/* Retry-After / RetryInfo seconds suggested to clients on overload. */
+#define SERVE_RETRY_AFTER_S 5u
+/* Upper bound on worker threads when server.workers = 0. */
+#define SERVE_MAX_AUTO_WORKERS 64L
+
+/* mkdir -p |path| with mode 0750. Returns 0 or -1 with errno set. */
+static int mkdir_p(const char *path)
+{
+    char p[FW_CONFIG_STR_MAX];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof p) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(p, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (p[i] != '/' && p[i] != '\0') continue;
+        char saved = p[i];
+        p[i] = '\0';
+        if (mkdir(p, 0750) != 0 && errno != EEXIST) return -1;
+        p[i] = saved;
+    }
+    struct stat st;
+    if (stat(path, &st) != 0) return -1;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
+}
+
+static unsigned resolve_workers(uint64_t configured)
+{
+    if (configured > 0) return (unsigned)configured;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1) n = 1;
+    if (n > SERVE_MAX_AUTO_WORKERS) n = SERVE_MAX_AUTO_WORKERS;
+    return (unsigned)n;
+}
+
+static const char *nonempty(const char *s)
+{
+    return s[0] ? s : NULL;
+}
+
+static void listener_from(fw_listener_config *l, const char *name, const fw_listener_settings *s,
+                          bool h1, bool h2, fw_http_handler handler)
+{
+    memset(l, 0, sizeof *l);
+    l->name = name;
+    l->addr = s->listen;
+    l->tls.cert_file = nonempty(s->tls_cert_file);
+    l->tls.key_file = nonempty(s->tls_key_file);
+    l->tls.client_ca_file = nonempty(s->tls_client_ca_file);
+    l->tls.allow_h1 = h1;
+    l->tls.allow_h2 = h2;
+    l->allow_h1 = h1;
+    l->allow_h2 = h2;
+    l->handler = handler;
+}
+
+int fw_cli_serve_run(const fw_config *cfg)
+{
+    int status = FW_EXIT_STARTUP, rv, sig = 0;
+    char err[512];
+    fw_stats *stats = NULL;
+    fw_store *store = NULL;
+    fw_pipeline *pipeline = NULL;
+    fw_ingest *ingest = NULL;
+    fw_api *api = NULL;
+    fw_server *server = NULL;
+    sigset_t stop_signals;
+    unsigned workers = resolve_workers(cfg->workers);
+    uint64_t retention_ns = cfg->retention_s * UINT64_C(1000000000);
+
+    fw_log_setup(cfg->log_level, cfg->log_format);
+
+    if (mkdir_p(cfg->data_dir) != 0) {
+        fprintf(stderr, "flywheel serve: storage.data_dir %s: %s\n", cfg->data_dir,
+                strerror(errno));
+        goto fail_early;
+    }
+
+    stats = calloc(1, sizeof *stats);
+    if (!stats) {
+        fprintf(stderr, "flywheel serve: out of memory\n");
+        goto fail_early;
+    }
+    fw_stats_init(stats);
+
+    fw_store_config store_cfg = {
+        .max_spans = (size_t)cfg->store_max_spans,
+        .max_logs = (size_t)cfg->store_max_logs,
+        .memory_limit = (size_t)cfg->memory_limit_bytes,
+        .retention_ns = retention_ns,
+        .partitions = SERVE_STORE_PARTITIONS,
+    };
+    if ((rv = fw_store_new(&store_cfg, &store)) != 0) {
+        fprintf(stderr, "flywheel serve: store: %s\n", fw_strerror(rv));
+        goto fail_stats;
+    }
+    fw_pipeline_config pipeline_cfg = {.retention_ns = retention_ns};
+    if ((rv = fw_pipeline_new(&pipeline_cfg, store, stats, &pipeline)) != 0) {
+        fprintf(stderr, "flywheel serve: pipeline: %s\n", fw_strerror(rv));
+        goto fail_store;
+    }
+    fw_ingest_config ingest_cfg = {
+        .http_max_body = (size_t)cfg->http_max_body_bytes,
+        .grpc_max_msg = (size_t)cfg->grpc_max_recv_msg_bytes,
+        .retry_after_s = SERVE_RETRY_AFTER_S,
+    };
+    if ((rv = fw_ingest_new(&ingest_cfg, pipeline, stats, &ingest)) != 0) {
+        fprintf(stderr, "flywheel serve: ingest: %s\n", fw_strerror(rv));
+        goto fail_pipeline;
+    }
+    fw_api_config api_cfg = {.max_body = (size_t)cfg->api_max_body_bytes};
+    if ((rv = fw_api_new(&api_cfg, store, stats, &api)) != 0) {
+        fprintf(stderr, "flywheel serve: api: %s\n", fw_strerror(rv));
+        goto fail_ingest;
+    }
+
+    fw_server_config server_cfg;
+    memset(&server_cfg, 0, sizeof server_cfg);
+    /* SPEC 3: gRPC is HTTP/2 only; OTLP/HTTP and the API speak both. */
+    listener_from(&server_cfg.listeners[0], "otlp-grpc", &cfg->grpc, false, true,
+                  fw_ingest_grpc_handler(ingest));
+    listener_from(&server_cfg.listeners[1], "otlp-http", &cfg->http, true, true,
+                  fw_ingest_http_handler(ingest));
+    listener_from(&server_cfg.listeners[2], "api", &cfg->api, true, true, fw_api_handler(api));
+    server_cfg.n_listeners = 3;
+    server_cfg.workers = workers;
+    server_cfg.max_connections = (unsigned)cfg->max_connections;
+    server_cfg.idle_timeout_s = (unsigned)cfg->idle_timeout_s;
+    server_cfg.header_timeout_s = (unsigned)cfg->header_timeout_s;
+    server_cfg.h2_max_concurrent_streams = (uint32_t)cfg->h2_max_concurrent_streams;
+
+    /* Block the stop signals before any thread exists, so that every
+     * thread inherits the mask and only sigwait() below sees them;
+     * a peer closing a socket must not kill the process. */
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    if ((rv = pthread_sigmask(SIG_BLOCK, &stop_signals, NULL)) != 0) {
+        fprintf(stderr, "flywheel serve: pthread_sigmask: %s\n", strerror(rv));
+        goto fail_api;
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    err[0] = '\0';
+    if ((rv = fw_server_new(&server_cfg, &server, err, sizeof err)) != 0) {
+        fprintf(stderr, "flywheel serve: %s\n", err[0] ? err : fw_strerror(rv));
+        goto fail_api;
+    }
+    fw_api_set_server(api, server);
+    if ((rv = fw_server_start(server)) != 0) {
+        fprintf(stderr, "flywheel serve: starting workers: %s\n", fw_strerror(rv));
+        goto fail_server;
+    }
+
+    /* SPEC 7: one line per listener on stdout once all are bound. */
+    for (size_t i = 0; i < server_cfg.n_listeners; i++) {
+        const char *bound = fw_server_bound_addr(server, i);
+        printf("listening %s %s\n", server_cfg.listeners[i].name, bound ? bound : "?");
+    }
+    fflush(stdout);
+    fw_log(FW_LOG_INFO, "serve",
+           "started version=%s workers=%u otlp_grpc=%s otlp_http=%s api=%s data_dir=%s", FW_VERSION,
+           workers, fw_server_bound_addr(server, 0), fw_server_bound_addr(server, 1),
+           fw_server_bound_addr(server, 2), cfg->data_dir);
+    fw_api_set_ready(api, true);
+
+    for (;;) {
+        rv = sigwait(&stop_signals, &sig);
+        if (rv == 0) break;
+        if (rv != EINTR) {
+            fprintf(stderr, "flywheel serve: sigwait: %s\n", strerror(rv));
+            break;
+        }
+    }
+    fw_log(FW_LOG_INFO, "serve", "stopping signal=%s grace_s=%llu",
+           sig == SIGINT    ? "SIGINT"
+           : sig == SIGTERM ? "SIGTERM"
+                            : "none",
+           (unsigned long long)cfg->shutdown_grace_s);
+    fw_api_set_ready(api, false);
+    uint64_t grace_ms = cfg->shutdown_grace_s * 1000u;
+    fw_server_stop(server, grace_ms > UINT_MAX ? UINT_MAX : (unsigned)grace_ms);
+    fw_log(FW_LOG_INFO, "serve", "stopped");
+    status = FW_EXIT_OK;
+
+fail_server:
+    fw_server_free(server);
+fail_api:
+    fw_api_free(api);
+fail_ingest:
+    fw_ingest_free(ingest);
+fail_pipeline:
+    fw_pipeline_free(pipeline);
+fail_store:
+    fw_store_free(store);
+fail_stats:
+    free(stats);
+fail_early:
+    return status;
+}

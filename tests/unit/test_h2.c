@@ -2,6 +2,7 @@
  * memory: request assembly, plain and gRPC answers (trailers and
  * trailers-only), concurrent streams, the body and header-list limits,
  * GOAWAY shutdown and a bad preface. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -34,6 +35,17 @@ typedef struct srv_ctx {
     seen_req req[MAX_STREAMS];
     size_t n;
 } srv_ctx;
+
+
+/* A decimal status code from a header value; -1 when it is not one. */
+static int parse_code(const char *s)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end != '\0' || v < 0 || v > 999999) return -1;
+    return (int)v;
+}
 
 static void copy_str(char *dst, size_t dstsz, fw_str s)
 {
@@ -152,12 +164,12 @@ static int cli_on_header(nghttp2_session *session, const nghttp2_frame *frame, c
     fw_str n = {(const char *)name, namelen};
     char tmp[64];
     set_field(tmp, sizeof tmp, value, valuelen);
-    if (fw_str_eq(n, ":status")) s->status = (int)strtol(tmp, NULL, 10);
+    if (fw_str_eq(n, ":status")) s->status = parse_code(tmp);
     if (fw_str_eq(n, "content-type"))
         set_field(s->content_type, sizeof s->content_type, value, valuelen);
     if (fw_str_eq(n, "x-seen")) set_field(s->x_seen, sizeof s->x_seen, value, valuelen);
     if (fw_str_eq(n, "grpc-status")) {
-        s->grpc_status = (int)strtol(tmp, NULL, 10);
+        s->grpc_status = parse_code(tmp);
         if (trailer)
             s->got_trailers = true;
         else

@@ -1,0 +1,21 @@
+/* cli_internal.h - what main.c and serve.c share inside the flywheel
+ * binary. Nothing here is a library interface. */
+#ifndef FLYWHEEL_CLI_INTERNAL_H
+#define FLYWHEEL_CLI_INTERNAL_H
+
+#include "flywheel/config.h"
+
+#ifndef FW_VERSION
+#define FW_VERSION "0.1.0"
+#endif
+
+/* Exit statuses of the flywheel command. */
+#define FW_EXIT_OK      0
+#define FW_EXIT_STARTUP 1 /* bad configuration, port in use, storage error */
+#define FW_EXIT_USAGE   2 /* unknown command or flag, missing or bad flag value */
+
+/* Runs the collector with |cfg| (validated) until SIGINT/SIGTERM; returns
+ * an exit status. Prints the "listening NAME HOST:PORT" lines on stdout. */
+int fw_cli_serve_run(const fw_config *cfg);
+
+#endif
