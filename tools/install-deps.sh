@@ -11,6 +11,7 @@ packages=(
   libnghttp2-dev libssl-dev openssl libevent-dev zlib1g-dev
   libsqlite3-dev libjansson-dev libyaml-dev libcmocka-dev libhttp-parser-dev
   nghttp2-client curl ca-certificates python3
+  prometheus
 )
 # Node.js runs the integration tests (OpenTelemetry JS SDK). CI images ship
 # their own node; only fall back to Debian's when there is none.

@@ -64,7 +64,11 @@ void fw_red_free(fw_red *r);
  * fails: over the caps an observation goes to the overflow series or, when
  * memory is exhausted, is counted in stats.dropped. */
 void fw_red_observe(fw_red *r, unsigned partition, const fw_red_obs *obs, size_t n);
-/* Drops buckets older than |now_ns| - retention. */
+/* Drops buckets older than |now_ns| - retention; a series that has held no
+ * data for longer than the retention (newest data before now - 2 x
+ * retention) is dropped with its lifetime totals. |now_ns| also serves as
+ * the clock that bounds how far future event times move the "too old"
+ * reference (see red.c). */
 void fw_red_expire(fw_red *r, uint64_t now_ns);
 
 typedef struct fw_red_totals {
@@ -80,10 +84,14 @@ typedef struct fw_red_totals {
     size_t n_exemplars; /* recent trace ids, failing ones preferred */
     uint8_t exemplars[FW_RED_EXEMPLARS][FW_TRACE_ID_LEN];
     bool exemplar_failed[FW_RED_EXEMPLARS];
+    /* Event time of each exemplar (added: lets callers and the cross-shard
+     * merge order them; failing first, then newest first). */
+    uint64_t exemplar_time_ns[FW_RED_EXEMPLARS];
 } fw_red_totals;
 
 /* Totals of |key| over buckets overlapping [from_ns, to_ns]. Returns 0, or
- * FW_ERR_NOT_FOUND when the series holds nothing there. */
+ * FW_ERR_NOT_FOUND when the series holds nothing there, or FW_ERR_INVALID
+ * (bad key kind, to_ns < from_ns). |out| is always initialised. */
 FW_WUR int fw_red_query(fw_red *r, const fw_red_key *key, uint64_t from_ns, uint64_t to_ns,
                         fw_red_totals *out);
 
@@ -121,6 +129,12 @@ typedef struct fw_red_stats {
     uint64_t dropped;     /* observations lost to the memory limit */
     uint64_t memory_used; /* bytes */
     uint64_t buckets;
+    /* Added: observations older than the newest bucket minus the retention
+     * (or than the last expire cutoff), ignored; buckets dropped to stay
+     * under memory_limit; observations with an invalid key kind. */
+    uint64_t too_old;
+    uint64_t evicted_buckets;
+    uint64_t invalid;
 } fw_red_stats;
 void fw_red_get_stats(fw_red *r, fw_red_stats *out);
 

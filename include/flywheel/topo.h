@@ -36,6 +36,10 @@ typedef struct fw_topo_config {
     size_t max_edges;
     unsigned partitions;   /* power of two, same as the store's */
 } fw_topo_config;
+/* Used for zero max_pending / max_nodes / max_edges (added). */
+#define FW_TOPO_DEFAULT_MAX_PENDING 65536u
+#define FW_TOPO_DEFAULT_MAX_NODES   10000u
+#define FW_TOPO_DEFAULT_MAX_EDGES   100000u
 
 typedef struct fw_topo fw_topo;
 
@@ -93,6 +97,13 @@ typedef struct fw_topo_stats {
     uint64_t pending;        /* spans waiting for a join */
     uint64_t pending_evicted;/* flushed early because max_pending was reached */
     uint64_t memory_used;
+    /* Added: nodes/edges refused by max_nodes / max_edges or a full intern
+     * table (their observations are dropped); client spans whose wait passed
+     * with nothing naming the callee; server/consumer spans forgotten
+     * because their caller never showed up (uninstrumented caller). */
+    uint64_t dropped;
+    uint64_t unattributed;
+    uint64_t unpaired;
 } fw_topo_stats;
 void fw_topo_get_stats(fw_topo *t, fw_topo_stats *out);
 
