@@ -1,14 +1,19 @@
-/* api.c - the API listener's application: /healthz, /readyz, /metrics and
- * the JSON API under /api/v1 (traces by id, log search), shapes fixed by
- * docs/API.md. Reads the store and the stats; never writes telemetry, never
- * calls the store from inside a store visitor (they run under a partition
- * lock), and never builds a body past the response's bound. */
+/* api.c - the API listener's application: /healthz, /readyz, /metrics,
+ * routing, traces by id and log search, and the JSON helpers the other API
+ * files share; shapes fixed by docs/API.md. Reads the store and the stats;
+ * never writes telemetry, never calls the store from inside a store visitor
+ * (they run under a partition lock), and never builds a body past the
+ * response's bound. */
 #include "flywheel/api.h"
 
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "api_internal.h"
 #include "flywheel/limits.h"
 #include "flywheel/model.h"
 
@@ -17,19 +22,9 @@
 /* Log search: docs/API.md. */
 #define API_LOGS_LIMIT_DEFAULT 100u
 #define API_LOGS_LIMIT_MAX 10000u
-/* Room kept for the closing of a list body: `],"truncated":false}`. */
-#define API_LIST_TAIL_RESERVE 32u
 
 static const char *const CT_JSON = "application/json";
 static const char *const CT_PROM = "text/plain; version=0.0.4; charset=utf-8";
-
-struct fw_api {
-    fw_api_config cfg;
-    fw_store *store;                 /* borrowed */
-    fw_stats *stats;                 /* borrowed */
-    _Atomic(const fw_server *) server; /* borrowed, may be NULL */
-    atomic_bool ready;
-};
 
 /* ---- response helpers ---- */
 
@@ -52,19 +47,31 @@ static void respond_json_msg(fw_http_response *resp, int status, const char *key
         fw_buf_reset(&resp->body); /* body limit below a one-line error: status only */
 }
 
-static void respond_error(fw_http_response *resp, int status, const char *msg)
+void fw__api_respond_error(fw_http_response *resp, int status, const char *msg)
 {
+    respond_json_msg(resp, status, "error", msg);
+}
+
+void fw__api_respond_errorf(fw_http_response *resp, int status, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        msg[0] = '\0';
     respond_json_msg(resp, status, "error", msg);
 }
 
 /* ---- JSON pieces ---- */
 
-static int append_fw_str(fw_buf *b, fw_str s)
+int fw__api_append_fw_str(fw_buf *b, fw_str s)
 {
     return fw_buf_append_json_str(b, s.ptr ? s.ptr : "", s.ptr ? s.len : 0);
 }
 
-static int append_id(fw_buf *b, const uint8_t *id, size_t n)
+int fw__api_append_id(fw_buf *b, const uint8_t *id, size_t n)
 {
     char hex[2 * FW_TRACE_ID_LEN + 1];
     fw_hex_encode(id, n, hex);
@@ -77,7 +84,7 @@ static int append_id(fw_buf *b, const uint8_t *id, size_t n)
 }
 
 /* RFC 3339 UTC with nanoseconds: 2026-12-01T03:04:05.123456789Z. */
-static int format_rfc3339(uint64_t ns, char *out, size_t outsz)
+int fw__api_format_rfc3339(uint64_t ns, char *out, size_t outsz)
 {
     time_t secs = (time_t)(ns / 1000000000u);
     struct tm tm;
@@ -90,14 +97,14 @@ static int format_rfc3339(uint64_t ns, char *out, size_t outsz)
 }
 
 /* "key":"RFC3339","key_unix_nano":"N"; with |null_when_zero|, 0 gives "key":null. */
-static int append_time(fw_buf *b, const char *key, uint64_t ns, bool null_when_zero)
+int fw__api_append_time(fw_buf *b, const char *key, uint64_t ns, bool null_when_zero)
 {
     char ts[64];
     int rv = fw_buf_printf(b, "\"%s\":", key);
     if (!rv && null_when_zero && ns == 0) {
         rv = fw_buf_append_str(b, "null");
     } else if (!rv) {
-        rv = format_rfc3339(ns, ts, sizeof(ts));
+        rv = fw__api_format_rfc3339(ns, ts, sizeof(ts));
         if (!rv)
             rv = fw_buf_printf(b, "\"%s\"", ts);
     }
@@ -107,7 +114,7 @@ static int append_time(fw_buf *b, const char *key, uint64_t ns, bool null_when_z
 }
 
 /* Exact decimal milliseconds from nanoseconds ("1.0", "0.0015"). */
-static int append_duration_ms(fw_buf *b, uint64_t start, uint64_t end)
+int fw__api_append_duration_ms(fw_buf *b, uint64_t start, uint64_t end)
 {
     uint64_t d = end > start ? end - start : 0;
     char frac[8];
@@ -119,7 +126,22 @@ static int append_duration_ms(fw_buf *b, uint64_t start, uint64_t end)
     return fw_buf_printf(b, "%llu.%s", (unsigned long long)(d / 1000000u), frac);
 }
 
-static const char *span_kind_name(fw_span_kind k)
+int fw__api_append_number(fw_buf *b, double v)
+{
+    if (!isfinite(v))
+        return fw_buf_append(b, "0", 1);
+    if (v == floor(v) && fabs(v) < 9007199254740992.0) /* 2^53: exact integer */
+        return fw_buf_printf(b, "%.0f", v);
+    char num[40];
+    int n = snprintf(num, sizeof(num), "%.15g", v);
+    if (n <= 0 || (size_t)n >= sizeof(num) || strtod(num, NULL) != v)
+        n = snprintf(num, sizeof(num), "%.17g", v);
+    if (n <= 0 || (size_t)n >= sizeof(num))
+        return FW_ERR_INVALID;
+    return fw_buf_append(b, num, (size_t)n);
+}
+
+const char *fw__api_span_kind_name(fw_span_kind k)
 {
     static const char *const names[] = {"unspecified", "internal", "server",
                                         "client",      "producer", "consumer"};
@@ -142,45 +164,45 @@ static int render_span(fw_buf *b, const fw_span *sp)
 {
     int rv = fw_buf_append_str(b, "{\"trace_id\":");
     if (!rv)
-        rv = append_id(b, sp->trace_id, FW_TRACE_ID_LEN);
+        rv = fw__api_append_id(b, sp->trace_id, FW_TRACE_ID_LEN);
     if (!rv)
         rv = fw_buf_append_str(b, ",\"span_id\":");
     if (!rv)
-        rv = append_id(b, sp->span_id, FW_SPAN_ID_LEN);
+        rv = fw__api_append_id(b, sp->span_id, FW_SPAN_ID_LEN);
     if (!rv)
         rv = fw_buf_append_str(b, ",\"parent_span_id\":");
     if (!rv)
-        rv = sp->has_parent ? append_id(b, sp->parent_span_id, FW_SPAN_ID_LEN)
+        rv = sp->has_parent ? fw__api_append_id(b, sp->parent_span_id, FW_SPAN_ID_LEN)
                             : fw_buf_append_str(b, "null");
     if (!rv)
         rv = fw_buf_append_str(b, ",\"trace_state\":");
     if (!rv)
-        rv = append_fw_str(b, sp->trace_state);
+        rv = fw__api_append_fw_str(b, sp->trace_state);
     if (!rv)
         rv = fw_buf_printf(b, ",\"flags\":%u,\"name\":", (unsigned)sp->flags);
     if (!rv)
-        rv = append_fw_str(b, sp->name);
+        rv = fw__api_append_fw_str(b, sp->name);
     if (!rv)
-        rv = fw_buf_printf(b, ",\"kind\":\"%s\",", span_kind_name(sp->kind));
+        rv = fw_buf_printf(b, ",\"kind\":\"%s\",", fw__api_span_kind_name(sp->kind));
     if (!rv)
-        rv = append_time(b, "start_time", sp->start_ns, false);
+        rv = fw__api_append_time(b, "start_time", sp->start_ns, false);
     if (!rv)
         rv = fw_buf_append(b, ",", 1);
     if (!rv)
-        rv = append_time(b, "end_time", sp->end_ns, false);
+        rv = fw__api_append_time(b, "end_time", sp->end_ns, false);
     if (!rv)
         rv = fw_buf_append_str(b, ",\"duration_ms\":");
     if (!rv)
-        rv = append_duration_ms(b, sp->start_ns, sp->end_ns);
+        rv = fw__api_append_duration_ms(b, sp->start_ns, sp->end_ns);
     if (!rv)
         rv = fw_buf_append_str(b, ",\"service\":");
     if (!rv)
-        rv = append_fw_str(b, sp->resource->service_name);
+        rv = fw__api_append_fw_str(b, sp->resource->service_name);
     if (!rv)
         rv = fw_buf_printf(b, ",\"status\":{\"code\":\"%s\",\"message\":",
                            status_code_name(sp->status_code));
     if (!rv)
-        rv = append_fw_str(b, sp->status_message);
+        rv = fw__api_append_fw_str(b, sp->status_message);
     if (!rv)
         rv = fw_buf_append_str(b, "},\"attributes\":");
     if (!rv)
@@ -192,11 +214,11 @@ static int render_span(fw_buf *b, const fw_span *sp)
         const fw_span_event *ev = &sp->events[i];
         rv = fw_buf_append_str(b, i ? ",{\"name\":" : "{\"name\":");
         if (!rv)
-            rv = append_fw_str(b, ev->name);
+            rv = fw__api_append_fw_str(b, ev->name);
         if (!rv)
             rv = fw_buf_append(b, ",", 1);
         if (!rv)
-            rv = append_time(b, "time", ev->time_ns, false);
+            rv = fw__api_append_time(b, "time", ev->time_ns, false);
         if (!rv)
             rv = fw_buf_append_str(b, ",\"attributes\":");
         if (!rv)
@@ -212,15 +234,15 @@ static int render_span(fw_buf *b, const fw_span *sp)
         const fw_span_link *ln = &sp->links[i];
         rv = fw_buf_append_str(b, i ? ",{\"trace_id\":" : "{\"trace_id\":");
         if (!rv)
-            rv = append_id(b, ln->trace_id, FW_TRACE_ID_LEN);
+            rv = fw__api_append_id(b, ln->trace_id, FW_TRACE_ID_LEN);
         if (!rv)
             rv = fw_buf_append_str(b, ",\"span_id\":");
         if (!rv)
-            rv = append_id(b, ln->span_id, FW_SPAN_ID_LEN);
+            rv = fw__api_append_id(b, ln->span_id, FW_SPAN_ID_LEN);
         if (!rv)
             rv = fw_buf_append_str(b, ",\"trace_state\":");
         if (!rv)
-            rv = append_fw_str(b, ln->trace_state);
+            rv = fw__api_append_fw_str(b, ln->trace_state);
         if (!rv)
             rv = fw_buf_printf(b, ",\"flags\":%u,\"attributes\":", (unsigned)ln->flags);
         if (!rv)
@@ -238,15 +260,15 @@ static int render_span(fw_buf *b, const fw_span *sp)
         rv = fw_buf_printf(b, ",\"dropped_attributes_count\":%u,\"schema_url\":",
                            (unsigned)sp->resource->dropped_attributes_count);
     if (!rv)
-        rv = append_fw_str(b, sp->resource->schema_url);
+        rv = fw__api_append_fw_str(b, sp->resource->schema_url);
     if (!rv)
         rv = fw_buf_append_str(b, "},\"scope\":{\"name\":");
     if (!rv)
-        rv = append_fw_str(b, sp->scope->name);
+        rv = fw__api_append_fw_str(b, sp->scope->name);
     if (!rv)
         rv = fw_buf_append_str(b, ",\"version\":");
     if (!rv)
-        rv = append_fw_str(b, sp->scope->version);
+        rv = fw__api_append_fw_str(b, sp->scope->version);
     if (!rv)
         rv = fw_buf_append_str(b, ",\"attributes\":");
     if (!rv)
@@ -260,16 +282,16 @@ static int render_log(fw_buf *b, const fw_log_record *r)
 {
     int rv = fw_buf_append(b, "{", 1);
     if (!rv)
-        rv = append_time(b, "time", r->time_ns, true);
+        rv = fw__api_append_time(b, "time", r->time_ns, true);
     if (!rv)
         rv = fw_buf_append(b, ",", 1);
     if (!rv)
-        rv = append_time(b, "observed_time", r->observed_time_ns, true);
+        rv = fw__api_append_time(b, "observed_time", r->observed_time_ns, true);
     if (!rv)
         rv = fw_buf_printf(b, ",\"severity_number\":%d,\"severity_text\":",
                            (int)r->severity_number);
     if (!rv)
-        rv = append_fw_str(b, r->severity_text);
+        rv = fw__api_append_fw_str(b, r->severity_text);
     if (!rv)
         rv = fw_buf_append_str(b, ",\"body\":");
     if (!rv)
@@ -284,19 +306,19 @@ static int render_log(fw_buf *b, const fw_log_record *r)
     bool has_trace = r->has_trace_id && !fw_id_is_zero(r->trace_id, FW_TRACE_ID_LEN);
     bool has_span = r->has_span_id && !fw_id_is_zero(r->span_id, FW_SPAN_ID_LEN);
     if (!rv)
-        rv = has_trace ? append_id(b, r->trace_id, FW_TRACE_ID_LEN) : fw_buf_append_str(b, "null");
+        rv = has_trace ? fw__api_append_id(b, r->trace_id, FW_TRACE_ID_LEN) : fw_buf_append_str(b, "null");
     if (!rv)
         rv = fw_buf_append_str(b, ",\"span_id\":");
     if (!rv)
-        rv = has_span ? append_id(b, r->span_id, FW_SPAN_ID_LEN) : fw_buf_append_str(b, "null");
+        rv = has_span ? fw__api_append_id(b, r->span_id, FW_SPAN_ID_LEN) : fw_buf_append_str(b, "null");
     if (!rv)
         rv = fw_buf_printf(b, ",\"flags\":%u,\"event_name\":", (unsigned)r->flags);
     if (!rv)
-        rv = append_fw_str(b, r->event_name);
+        rv = fw__api_append_fw_str(b, r->event_name);
     if (!rv)
         rv = fw_buf_append_str(b, ",\"service\":");
     if (!rv)
-        rv = append_fw_str(b, r->resource->service_name);
+        rv = fw__api_append_fw_str(b, r->resource->service_name);
     if (!rv)
         rv = fw_buf_append_str(b, ",\"resource\":{\"attributes\":");
     if (!rv)
@@ -304,11 +326,11 @@ static int render_log(fw_buf *b, const fw_log_record *r)
     if (!rv)
         rv = fw_buf_append_str(b, "},\"scope\":{\"name\":");
     if (!rv)
-        rv = append_fw_str(b, r->scope->name);
+        rv = fw__api_append_fw_str(b, r->scope->name);
     if (!rv)
         rv = fw_buf_append_str(b, ",\"version\":");
     if (!rv)
-        rv = append_fw_str(b, r->scope->version);
+        rv = fw__api_append_fw_str(b, r->scope->version);
     if (!rv)
         rv = fw_buf_append_str(b, "}}");
     return rv;
@@ -316,7 +338,7 @@ static int render_log(fw_buf *b, const fw_log_record *r)
 
 /* ---- input parsing ---- */
 
-static bool parse_decimal(const char *s, size_t n, uint64_t *out)
+bool fw__api_parse_decimal(const char *s, size_t n, uint64_t *out)
 {
     uint64_t v = 0;
     if (n == 0)
@@ -411,16 +433,16 @@ static bool parse_rfc3339(const char *s, uint64_t *out)
 }
 
 /* "from"/"to": RFC 3339 or unix nanoseconds. */
-static bool parse_time_param(const char *s, uint64_t *out)
+bool fw__api_parse_time_param(const char *s, uint64_t *out)
 {
     size_t n = strlen(s);
-    if (parse_decimal(s, n, out))
+    if (fw__api_parse_decimal(s, n, out))
         return true;
     return parse_rfc3339(s, out);
 }
 
 /* A query parameter into |out|; 1 present (non-empty), 0 absent, <0 too long. */
-static int query_param(const fw_http_request *req, const char *name, char *out, size_t outsz)
+int fw__api_query_param(const fw_http_request *req, const char *name, char *out, size_t outsz)
 {
     int rv = fw_http_query_param(req->query, name, out, outsz);
     if (rv < 0)
@@ -511,8 +533,10 @@ static void route_metrics(fw_api *a, const fw_http_request *req, fw_str tail,
                         "Connections closed for idleness or a slow request header.",
                         ns.timeouts);
     }
+    if (!rv)
+        rv = fw__api_render_analytics_metrics(a, b);
     if (rv) {
-        respond_error(resp, 500, "metrics do not fit the response limit");
+        fw__api_respond_error(resp, 500, "metrics do not fit the response limit");
         return;
     }
     resp->status = 200;
@@ -579,11 +603,11 @@ static void route_trace(fw_api *a, const fw_http_request *req, fw_str tail,
     (void)req;
     uint8_t id[FW_TRACE_ID_LEN];
     if (memchr(tail.ptr, '/', tail.len)) {
-        respond_error(resp, 404, "not found");
+        fw__api_respond_error(resp, 404, "not found");
         return;
     }
     if (!parse_trace_id(tail.ptr, tail.len, id)) {
-        respond_error(resp, 400, "trace_id: must be 32 hex digits");
+        fw__api_respond_error(resp, 400, "trace_id: must be 32 hex digits");
         return;
     }
 
@@ -592,11 +616,11 @@ static void route_trace(fw_api *a, const fw_http_request *req, fw_str tail,
     fw_buf_init(&tr.pieces, b->max);
     fw_store_get_trace(a->store, id, visit_trace_span, &tr);
     if (tr.err) {
-        respond_error(resp, 503, "out of memory rendering the trace");
+        fw__api_respond_error(resp, 503, "out of memory rendering the trace");
         goto out;
     }
     if (tr.n == 0 && !tr.truncated) {
-        respond_error(resp, 404, "trace not found");
+        fw__api_respond_error(resp, 404, "trace not found");
         goto out;
     }
     qsort(tr.items, tr.n, sizeof(*tr.items), piece_cmp);
@@ -604,7 +628,7 @@ static void route_trace(fw_api *a, const fw_http_request *req, fw_str tail,
     fw_buf_reset(b);
     int rv = fw_buf_append_str(b, "{\"trace_id\":");
     if (!rv)
-        rv = append_id(b, id, FW_TRACE_ID_LEN);
+        rv = fw__api_append_id(b, id, FW_TRACE_ID_LEN);
     if (!rv)
         rv = fw_buf_append_str(b, ",\"spans\":[");
     for (size_t i = 0; !rv && i < tr.n; i++) {
@@ -621,7 +645,7 @@ static void route_trace(fw_api *a, const fw_http_request *req, fw_str tail,
     if (!rv)
         rv = fw_buf_printf(b, "],\"truncated\":%s}", tr.truncated ? "true" : "false");
     if (rv) {
-        respond_error(resp, rv == FW_ERR_TOO_LARGE ? 500 : 503,
+        fw__api_respond_error(resp, rv == FW_ERR_TOO_LARGE ? 500 : 503,
                       "trace does not fit the response limit");
         goto out;
     }
@@ -671,51 +695,51 @@ static void route_logs(fw_api *a, const fw_http_request *req, fw_str tail,
     char service[512];
     char from[64], to[64], limit[32];
 
-    int rv = query_param(req, "trace_id", trace_id, sizeof(trace_id));
+    int rv = fw__api_query_param(req, "trace_id", trace_id, sizeof(trace_id));
     if (rv < 0 || (rv == 1 && !parse_trace_id(trace_id, strlen(trace_id), q.trace_id))) {
-        respond_error(resp, 400, "trace_id: must be 32 hex digits");
+        fw__api_respond_error(resp, 400, "trace_id: must be 32 hex digits");
         return;
     }
     q.has_trace_id = rv == 1;
 
-    rv = query_param(req, "service", service, sizeof(service));
+    rv = fw__api_query_param(req, "service", service, sizeof(service));
     if (rv < 0) {
-        respond_error(resp, 400, "service: too long");
+        fw__api_respond_error(resp, 400, "service: too long");
         return;
     }
     if (rv == 1)
         q.service = service;
 
-    rv = query_param(req, "from", from, sizeof(from));
-    if (rv < 0 || (rv == 1 && !parse_time_param(from, &q.from_ns))) {
-        respond_error(resp, 400, "from: must be an RFC 3339 time or unix nanoseconds");
+    rv = fw__api_query_param(req, "from", from, sizeof(from));
+    if (rv < 0 || (rv == 1 && !fw__api_parse_time_param(from, &q.from_ns))) {
+        fw__api_respond_error(resp, 400, "from: must be an RFC 3339 time or unix nanoseconds");
         return;
     }
-    rv = query_param(req, "to", to, sizeof(to));
-    if (rv < 0 || (rv == 1 && !parse_time_param(to, &q.to_ns))) {
-        respond_error(resp, 400, "to: must be an RFC 3339 time or unix nanoseconds");
+    rv = fw__api_query_param(req, "to", to, sizeof(to));
+    if (rv < 0 || (rv == 1 && !fw__api_parse_time_param(to, &q.to_ns))) {
+        fw__api_respond_error(resp, 400, "to: must be an RFC 3339 time or unix nanoseconds");
         return;
     }
     if (q.from_ns && q.to_ns && q.from_ns > q.to_ns) {
-        respond_error(resp, 400, "from: must not be later than to");
+        fw__api_respond_error(resp, 400, "from: must not be later than to");
         return;
     }
-    rv = query_param(req, "limit", limit, sizeof(limit));
+    rv = fw__api_query_param(req, "limit", limit, sizeof(limit));
     if (rv == 1) {
         uint64_t v = 0;
-        if (!parse_decimal(limit, strlen(limit), &v) || v < 1 || v > API_LOGS_LIMIT_MAX)
+        if (!fw__api_parse_decimal(limit, strlen(limit), &v) || v < 1 || v > API_LOGS_LIMIT_MAX)
             rv = -1;
         q.limit = (size_t)v;
     }
     if (rv < 0) {
-        respond_error(resp, 400, "limit: must be an integer from 1 to 10000");
+        fw__api_respond_error(resp, 400, "limit: must be an integer from 1 to 10000");
         return;
     }
 
     fw_buf *b = &resp->body;
     fw_buf_reset(b);
     if (b->max < API_LIST_TAIL_RESERVE * 2u) {
-        respond_error(resp, 500, "response limit too small");
+        fw__api_respond_error(resp, 500, "response limit too small");
         return;
     }
     logs_render lr = {b, b->max - API_LIST_TAIL_RESERVE, 0, false, 0};
@@ -727,7 +751,7 @@ static void route_logs(fw_api *a, const fw_http_request *req, fw_str tail,
     if (!rv)
         rv = fw_buf_printf(b, "],\"truncated\":%s}", lr.truncated ? "true" : "false");
     if (rv) {
-        respond_error(resp, 503, "out of memory rendering the logs");
+        fw__api_respond_error(resp, 503, "out of memory rendering the logs");
         return;
     }
     resp->status = 200;
@@ -755,7 +779,12 @@ static const api_route api_routes[] = {
     {"/readyz", false, GET_HEAD, "GET, HEAD", route_readyz},
     {"/metrics", false, GET_HEAD, "GET, HEAD", route_metrics},
     {"/api/v1/traces/", true, GET_HEAD, "GET, HEAD", route_trace},
+    {"/api/v1/traces", false, GET_HEAD, "GET, HEAD", fw__api_route_trace_search},
     {"/api/v1/logs", false, GET_HEAD, "GET, HEAD", route_logs},
+    {"/api/v1/services", false, GET_HEAD, "GET, HEAD", fw__api_route_services},
+    {"/api/v1/services/", true, GET_HEAD, "GET, HEAD", fw__api_route_service_sub},
+    {"/api/v1/topology", false, GET_HEAD, "GET, HEAD", fw__api_route_topology},
+    {"/api/v1/red", false, GET_HEAD, "GET, HEAD", fw__api_route_red},
 };
 
 static const api_route *route_find(fw_str path, fw_str *tail)
@@ -778,16 +807,16 @@ static void api_handle(void *ctx, const fw_http_request *req, fw_http_response *
     fw_str tail = FW_STR_NULL;
     const api_route *r = req->path.ptr ? route_find(req->path, &tail) : NULL;
     if (!r) {
-        respond_error(resp, 404, "not found");
+        fw__api_respond_error(resp, 404, "not found");
         return;
     }
     if ((unsigned)req->method >= 32u || !(r->methods & M(req->method))) {
-        respond_error(resp, 405, "method not allowed");
+        fw__api_respond_error(resp, 405, "method not allowed");
         (void)fw_http_response_header(resp, "allow", "%s", r->allow);
         return;
     }
     if (req->body_too_large) {
-        respond_error(resp, 413, "request body too large");
+        fw__api_respond_error(resp, 413, "request body too large");
         return;
     }
     r->fn(a, req, tail, resp);
@@ -807,10 +836,15 @@ int fw_api_new(const fw_api_config *cfg, fw_store *store, fw_stats *stats, fw_ap
         a->cfg = *cfg;
     if (a->cfg.max_body == 0)
         a->cfg.max_body = FW_LIMIT_API_BODY_DEFAULT;
+    if (a->cfg.retention_ns == 0)
+        a->cfg.retention_ns = API_RETENTION_DEFAULT_NS;
     a->store = store;
     a->stats = stats;
     atomic_init(&a->server, NULL);
     atomic_init(&a->ready, false);
+    atomic_init(&a->red, NULL);
+    atomic_init(&a->topo, NULL);
+    atomic_init(&a->intern, NULL);
     *out = a;
     return 0;
 }
@@ -823,6 +857,24 @@ void fw_api_free(fw_api *a)
 void fw_api_set_server(fw_api *a, const fw_server *server)
 {
     atomic_store_explicit(&a->server, server, memory_order_release);
+}
+
+void fw_api_set_analytics(fw_api *a, struct fw_red *red, struct fw_topo *topo,
+                          struct fw_intern *intern)
+{
+    atomic_store_explicit(&a->intern, intern, memory_order_release);
+    atomic_store_explicit(&a->red, red, memory_order_release);
+    atomic_store_explicit(&a->topo, topo, memory_order_release);
+}
+
+uint64_t fw__api_now_ns(const fw_api *a)
+{
+    if (a->cfg.clock_ns)
+        return a->cfg.clock_ns(a->cfg.clock_ctx);
+    struct timespec ts;
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0 || ts.tv_sec < 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 void fw_api_set_ready(fw_api *a, bool ready)

@@ -1,5 +1,6 @@
 /* serve.c - `flywheel serve`: builds the object graph from a validated
- * config (log, stats, store, pipeline, ingest, api, server), prints the
+ * config (log, stats, dictionary, throttle rules, RED, topology, store,
+ * pipeline, ingest, api, server), prints the
  * "listening NAME HOST:PORT" lines, waits for SIGINT/SIGTERM and tears
  * everything down in reverse order. Owns process signals and the data dir;
  * never parses telemetry itself. */
@@ -16,15 +17,31 @@
 #include "cli_internal.h"
 #include "flywheel/api.h"
 #include "flywheel/ingest.h"
+#include "flywheel/intern.h"
 #include "flywheel/log.h"
 #include "flywheel/pipeline.h"
+#include "flywheel/red.h"
+#include "flywheel/semconv.h"
 #include "flywheel/server.h"
 #include "flywheel/stats.h"
 #include "flywheel/store.h"
+#include "flywheel/topo.h"
 
 /* Store partitions (power of two): spreads writers of different traces
  * over independent locks. */
 #define SERVE_STORE_PARTITIONS 16u
+/* Shares of storage.memory_limit (percent): the span/log store takes the
+ * rest. RED keeps 10 s buckets per series; the dictionary holds service,
+ * operation and attribute strings. */
+#define SERVE_RED_MEMORY_PCT 15u
+#define SERVE_INTERN_MEMORY_PCT 5u
+/* RED series cap (spanmetrics-style label cardinality bound). */
+#define SERVE_RED_MAX_SERIES 20000u
+/* Topology: how long a client span waits for its server child, and bounds. */
+#define SERVE_TOPO_JOIN_WAIT_NS (30ull * 1000000000ull)
+#define SERVE_TOPO_MAX_PENDING 200000u
+#define SERVE_TOPO_MAX_NODES 10000u
+#define SERVE_TOPO_MAX_EDGES 50000u
 /* Retry-After / RetryInfo seconds suggested to clients on overload. */
 #define SERVE_RETRY_AFTER_S 5u
 /* Upper bound on worker threads when server.workers = 0. */
@@ -91,6 +108,10 @@ int fw_cli_serve_run(const fw_config *cfg)
     int status = FW_EXIT_STARTUP, rv, sig = 0;
     char err[512];
     fw_stats *stats = NULL;
+    fw_intern *intern = NULL;
+    fw_throttle_rules *rules = NULL;
+    fw_red *red = NULL;
+    fw_topo *topo = NULL;
     fw_store *store = NULL;
     fw_pipeline *pipeline = NULL;
     fw_ingest *ingest = NULL;
@@ -115,18 +136,57 @@ int fw_cli_serve_run(const fw_config *cfg)
     }
     fw_stats_init(stats);
 
+    size_t memory = (size_t)cfg->memory_limit_bytes;
+    if ((rv = fw_intern_new(memory / 100u * SERVE_INTERN_MEMORY_PCT, &intern)) != 0) {
+        fprintf(stderr, "flywheel serve: dictionary: %s\n", fw_strerror(rv));
+        goto fail_stats;
+    }
+    if ((rv = fw_throttle_rules_new_default(&rules)) != 0) {
+        fprintf(stderr, "flywheel serve: throttle rules: %s\n", fw_strerror(rv));
+        goto fail_intern;
+    }
+    fw_red_config red_cfg = {
+        .retention_ns = retention_ns,
+        .max_series = SERVE_RED_MAX_SERIES,
+        .memory_limit = memory / 100u * SERVE_RED_MEMORY_PCT,
+        .partitions = SERVE_STORE_PARTITIONS,
+    };
+    if ((rv = fw_red_new(&red_cfg, &red)) != 0) {
+        fprintf(stderr, "flywheel serve: red: %s\n", fw_strerror(rv));
+        goto fail_rules;
+    }
+    fw_topo_config topo_cfg = {
+        .join_wait_ns = SERVE_TOPO_JOIN_WAIT_NS,
+        .max_pending = SERVE_TOPO_MAX_PENDING,
+        .max_nodes = SERVE_TOPO_MAX_NODES,
+        .max_edges = SERVE_TOPO_MAX_EDGES,
+        .partitions = SERVE_STORE_PARTITIONS,
+    };
+    if ((rv = fw_topo_new(&topo_cfg, intern, red, &topo)) != 0) {
+        fprintf(stderr, "flywheel serve: topology: %s\n", fw_strerror(rv));
+        goto fail_red;
+    }
+
     fw_store_config store_cfg = {
+        .intern = intern,
         .max_spans = (size_t)cfg->store_max_spans,
         .max_logs = (size_t)cfg->store_max_logs,
-        .memory_limit = (size_t)cfg->memory_limit_bytes,
+        .memory_limit = memory / 100u * (100u - SERVE_RED_MEMORY_PCT - SERVE_INTERN_MEMORY_PCT),
         .retention_ns = retention_ns,
         .partitions = SERVE_STORE_PARTITIONS,
     };
     if ((rv = fw_store_new(&store_cfg, &store)) != 0) {
         fprintf(stderr, "flywheel serve: store: %s\n", fw_strerror(rv));
-        goto fail_stats;
+        goto fail_topo;
     }
-    fw_pipeline_config pipeline_cfg = {.retention_ns = retention_ns};
+    fw_pipeline_config pipeline_cfg = {
+        .retention_ns = retention_ns,
+        .intern = intern,
+        .red = red,
+        .topo = topo,
+        .throttle_rules = rules,
+        .partitions = SERVE_STORE_PARTITIONS,
+    };
     if ((rv = fw_pipeline_new(&pipeline_cfg, store, stats, &pipeline)) != 0) {
         fprintf(stderr, "flywheel serve: pipeline: %s\n", fw_strerror(rv));
         goto fail_store;
@@ -140,11 +200,15 @@ int fw_cli_serve_run(const fw_config *cfg)
         fprintf(stderr, "flywheel serve: ingest: %s\n", fw_strerror(rv));
         goto fail_pipeline;
     }
-    fw_api_config api_cfg = {.max_body = (size_t)cfg->api_max_body_bytes};
+    fw_api_config api_cfg = {
+        .max_body = (size_t)cfg->api_max_body_bytes,
+        .retention_ns = retention_ns,
+    };
     if ((rv = fw_api_new(&api_cfg, store, stats, &api)) != 0) {
         fprintf(stderr, "flywheel serve: api: %s\n", fw_strerror(rv));
         goto fail_ingest;
     }
+    fw_api_set_analytics(api, red, topo, intern);
 
     fw_server_config server_cfg;
     memset(&server_cfg, 0, sizeof server_cfg);
@@ -225,6 +289,14 @@ fail_pipeline:
     fw_pipeline_free(pipeline);
 fail_store:
     fw_store_free(store);
+fail_topo:
+    fw_topo_free(topo);
+fail_red:
+    fw_red_free(red);
+fail_rules:
+    fw_throttle_rules_free(rules);
+fail_intern:
+    fw_intern_free(intern);
 fail_stats:
     free(stats);
 fail_early:

@@ -1,12 +1,14 @@
 /* api.h - the API listener: /healthz, /readyz, /metrics and the JSON API
- * under /api/v1 (traces and logs for now). Reads the store and the
- * modules' stats; never writes telemetry. */
+ * under /api/v1 (services, topology, operations, RED series, trace search,
+ * traces by id, logs; shapes in docs/API.md). Reads the store, RED, the
+ * topology and the modules' stats; never writes telemetry. */
 #ifndef FLYWHEEL_API_H
 #define FLYWHEEL_API_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "flywheel/error.h"
 #include "flywheel/http.h"
 #include "flywheel/server.h"
@@ -15,8 +17,18 @@
 
 typedef struct fw_api fw_api;
 
+struct fw_red;
+struct fw_topo;
+struct fw_intern;
+
 typedef struct fw_api_config {
     size_t max_body;
+    /* Added: the longest `window=` accepted (the retention); 0 = 2 h. */
+    uint64_t retention_ns;
+    /* Added: wall clock (unix ns) that default windows end at; NULL =
+     * CLOCK_REALTIME. Tests pin it. */
+    uint64_t (*clock_ns)(void *clock_ctx);
+    void *clock_ctx;
 } fw_api_config;
 
 /* Borrows |store| and |stats|. */
@@ -24,6 +36,13 @@ FW_WUR int fw_api_new(const fw_api_config *cfg, fw_store *store, fw_stats *stats
 void fw_api_free(fw_api *a);
 /* Lets /metrics include the network counters (borrowed; may stay NULL). */
 void fw_api_set_server(fw_api *a, const fw_server *server);
+/* Added: the analytics the services, topology, operations and RED
+ * endpoints and the RED/topology families of /metrics read (all borrowed
+ * for the API's life; any may be NULL: those endpoints then answer 503).
+ * |intern| must be the dictionary |red| and |topo| key their series by
+ * (and the store's). Call before the handler serves requests. */
+void fw_api_set_analytics(fw_api *a, struct fw_red *red, struct fw_topo *topo,
+                          struct fw_intern *intern);
 /* /readyz answers 200 once set (listeners bound, storage open). */
 void fw_api_set_ready(fw_api *a, bool ready);
 fw_http_handler fw_api_handler(fw_api *a);

@@ -1,7 +1,9 @@
 /* pipeline.h - the one hand-off point between a decoded request and what
  * outlives it. Takes borrowed model records, applies acceptance rules
- * (retention window), copies them into the store (and, later, topology and
- * RED), and counts what it accepted and refused. */
+ * (retention window), classifies spans once (fw_semconv), copies them into
+ * the store, feeds RED metrics and the topology, and counts what it
+ * accepted and refused. Also drives their periodic expiry from the ingest
+ * path (at most once a second, by whichever worker passes first). */
 #ifndef FLYWHEEL_PIPELINE_H
 #define FLYWHEEL_PIPELINE_H
 
@@ -11,11 +13,31 @@
 #include "flywheel/stats.h"
 #include "flywheel/store.h"
 
+struct fw_intern;
+struct fw_red;
+struct fw_topo;
+struct fw_throttle_rules;
+
 typedef struct fw_pipeline fw_pipeline;
 
 typedef struct fw_pipeline_config {
     uint64_t retention_ns; /* records older than now - retention are rejected (TOO_OLD) */
+    /* Analytics, all borrowed and optional (NULL = not fed). RED and the
+     * topology need |intern|; spans are grouped by trace-id partition
+     * (|partitions|, a power of two) before they reach the topology. */
+    struct fw_intern *intern;
+    struct fw_red *red;
+    struct fw_topo *topo;
+    const struct fw_throttle_rules *throttle_rules;
+    unsigned partitions;
 } fw_pipeline_config;
+
+/* Adjusted count of a span from its W3C tracestate (OpenTelemetry "ot"
+ * entry: th:<hex rejection threshold> or the older p:<power of two>):
+ * 1 / sampling probability; 1 when absent or unparsable. */
+double fw_pipeline_sampling_weight(fw_str trace_state);
+/* Partition of a trace id: the same for every span of a trace. */
+unsigned fw_pipeline_partition(const uint8_t trace_id[FW_TRACE_ID_LEN], unsigned partitions);
 
 /* Borrows |store| and |stats| for the pipeline's life. */
 FW_WUR int fw_pipeline_new(const fw_pipeline_config *cfg, fw_store *store, fw_stats *stats,

@@ -1,8 +1,11 @@
 /* store.h - the telemetry store: what the pipeline hands off, kept for
- * queries. This first version is a bounded in-memory ring of deep-copied
- * spans and log records with a trace-id index, partitioned by trace id
- * (one lock per partition, no global lock). It is replaced wholesale by the
- * windowed store; its interface is what the API and pipeline rely on. */
+ * queries. Spans are compact records (strings as dictionary ids, varints)
+ * in append-only blocks, partitioned by a keyed hash of the trace id (one
+ * lock per partition, no global lock), indexed by trace id, with error and
+ * throttled span lists and per-block time ranges and service/operation
+ * blooms for search. Windowed by event time (fw_store_expire) and bounded
+ * by memory and counts, evicting the oldest first. Logs are deep copies in
+ * a ring under the same budget until they get their own store. */
 #ifndef FLYWHEEL_STORE_H
 #define FLYWHEEL_STORE_H
 
@@ -19,12 +22,16 @@ struct fw_intern;
 struct fw_span_class;
 
 typedef struct fw_store_config {
-    struct fw_intern *intern; /* borrowed dictionary; NULL = the store makes its own */
-    size_t max_spans;        /* oldest evicted beyond this */
-    size_t max_logs;
-    size_t memory_limit;     /* bytes of copies kept; oldest evicted beyond */
-    uint64_t retention_ns;   /* records whose time is older than now - retention are refused/evicted */
-    unsigned partitions;     /* power of two, >= 1 */
+    struct fw_intern *intern; /* borrowed dictionary; NULL = the store makes its own,
+                                 bounded by memory_limit / 16 (min 256 KiB; 64 MiB when
+                                 unbounded) and not counted in memory_used */
+    size_t max_spans;        /* oldest evicted beyond this; 0 = unlimited */
+    size_t max_logs;         /* 0 = unlimited */
+    size_t memory_limit;     /* bytes held (blocks, indexes, resources, logs), split evenly
+                                over partitions; oldest evicted beyond; 0 = unlimited */
+    uint64_t retention_ns;   /* fw_store_expire evicts what is older than now - retention;
+                                0 = no time bound */
+    unsigned partitions;     /* power of two, 1..1024 */
 } fw_store_config;
 
 typedef struct fw_store_stats {
@@ -32,7 +39,9 @@ typedef struct fw_store_stats {
     uint64_t logs_stored;
     uint64_t spans_evicted;
     uint64_t logs_evicted;
-    uint64_t memory_used; /* bytes held now */
+    uint64_t memory_used; /* bytes held now: blocks, indexes, resource/scope records, logs
+                             (the dictionary reports itself; fixed per-store overhead of
+                             ~64 KiB is not counted) */
     uint64_t spans_held;
     uint64_t logs_held;
 } fw_store_stats;
@@ -40,9 +49,11 @@ typedef struct fw_store_stats {
 FW_WUR int fw_store_new(const fw_store_config *cfg, fw_store **out);
 void fw_store_free(fw_store *s);
 
-/* Hand-off: deep-copies |n| spans (resource and scope included) into the
- * store. Returns 0 or FW_ERR_NOMEM (nothing stored: caller answers a
- * retryable overload status). */
+/* Hand-off: copies |n| spans (resource and scope included) into the
+ * store. Returns 0 or FW_ERR_NOMEM: a span that can never fit (larger than
+ * a partition's budget, or over 16 MiB encoded) refuses the whole batch
+ * before anything is stored; a later allocation failure may leave part of
+ * the batch stored. The caller answers a retryable overload status. */
 FW_WUR int fw_store_add_spans(fw_store *s, const fw_span *spans, size_t n);
 /* Same, with each span's classification (fault / client error / throttled
  * flags feed the error and throttling indexes). |cls| may be NULL. */
@@ -86,7 +97,11 @@ typedef struct fw_span_query {
 size_t fw_store_find_spans(fw_store *s, const fw_span_query *q, fw_store_span_visit visit,
                            void *ctx);
 
-/* Evicts everything whose event time is older than |now_ns| - retention. */
+/* Evicts what is older than |now_ns| - retention by event time: every
+ * block whose newest span is older, then the oldest block's old prefix
+ * record by record (so in-order data expires exactly; a backdated span that
+ * arrived after newer ones goes with its block). Logs from the oldest while
+ * their time is set and old. */
 void fw_store_expire(fw_store *s, uint64_t now_ns);
 
 void fw_store_get_stats(fw_store *s, fw_store_stats *out);

@@ -200,6 +200,44 @@ static void test_new_rejects_missing_parts(void **state)
     fw_pipeline_free(NULL);
 }
 
+/* OpenTelemetry sampling: th is the rejection threshold over 2^56, given
+ * as up to 14 hex digits with trailing zeros dropped. */
+static void test_sampling_weight(void **state)
+{
+    (void)state;
+    assert_true(fw_pipeline_sampling_weight(FW_STR_LIT("")) == 1.0);
+    assert_true(fw_pipeline_sampling_weight(FW_STR_LIT("ot=th:0")) == 1.0);
+    assert_true(fw_pipeline_sampling_weight(FW_STR_LIT("ot=th:8")) == 2.0);
+    assert_true(fw_pipeline_sampling_weight(FW_STR_LIT("ot=th:c")) == 4.0);
+    assert_true(fw_pipeline_sampling_weight(FW_STR_LIT("ot=th:c0000000000000")) == 4.0);
+    assert_true(fw_pipeline_sampling_weight(FW_STR_LIT("vendor=abc,ot=rv:1234;th:8")) == 2.0);
+    assert_true(fw_pipeline_sampling_weight(FW_STR_LIT("ot=p:3")) == 8.0);
+    /* Malformed or foreign entries never change counts. */
+    assert_true(fw_pipeline_sampling_weight(FW_STR_LIT("ot=th:zz")) == 1.0);
+    assert_true(fw_pipeline_sampling_weight(FW_STR_LIT("ot=th:123456789abcdef0")) == 1.0);
+    assert_true(fw_pipeline_sampling_weight(FW_STR_LIT("other=th:8")) == 1.0);
+    assert_true(fw_pipeline_sampling_weight(FW_STR_LIT("ot=p:99")) == 1.0);
+}
+
+static void test_partition_is_per_trace(void **state)
+{
+    (void)state;
+    uint8_t a[FW_TRACE_ID_LEN], b[FW_TRACE_ID_LEN];
+    unsigned seen = 0;
+    for (unsigned i = 0; i < 256; i++) {
+        memset(a, 0, sizeof a);
+        a[15] = (uint8_t)i;
+        a[3] = (uint8_t)(i * 7);
+        memcpy(b, a, sizeof a);
+        unsigned pa = fw_pipeline_partition(a, 16), pb = fw_pipeline_partition(b, 16);
+        assert_int_equal(pa, pb);
+        assert_true(pa < 16);
+        seen |= 1u << pa;
+    }
+    assert_int_equal(seen, 0xffffu); /* spreads over every partition */
+    assert_int_equal(fw_pipeline_partition(a, 1), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -208,6 +246,8 @@ int main(void)
         cmocka_unit_test(test_logs_retention),
         cmocka_unit_test(test_overload),
         cmocka_unit_test(test_new_rejects_missing_parts),
+        cmocka_unit_test(test_sampling_weight),
+        cmocka_unit_test(test_partition_is_per_trace),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,10 @@
-/* test_store.c - the temporary store: deep copies of every value kind,
- * trace lookup order, eviction by count and by memory, the trace index
- * under churn, log queries, and a concurrent add smoke test. */
+/* test_store.c - the span store: round trip of every field and value kind
+ * through the compact record, trace lookup order and across blocks,
+ * eviction by count and by memory (with a reference-model property test of
+ * the trace index), expiry by event time, search by service / operation /
+ * kind / time / errors / throttled (newest first, limit), a full
+ * dictionary, hostile spans, partition independence, logs, and a
+ * concurrent add smoke test. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -8,9 +12,12 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "flywheel/intern.h"
+#include "flywheel/semconv.h"
 #include "flywheel/store.h"
 
 /* ---- helpers: sources live in malloc'd memory that the tests scribble
@@ -400,50 +407,105 @@ static void test_evict_by_count(void **state)
 static void test_evict_by_memory(void **state)
 {
     (void)state;
-    /* Measure one span's footprint. */
-    fw_store *s = new_store(0, 0, 0, 1);
-    fw_span sp = plain_span(1, 1, "sized", 1);
-    assert_int_equal(fw_store_add_spans(s, &sp, 1), 0);
+    /* 64 KiB budget: small blocks; whole oldest blocks go first. */
+    const size_t limit = 64u * 1024u;
+    fw_store *s = new_store(0, 0, limit, 1);
     fw_store_stats st;
-    fw_store_get_stats(s, &st);
-    size_t one = (size_t)st.memory_used;
-    assert_true(one > 0);
-    fw_store_free(s);
-
-    s = new_store(0, 0, one * 4, 1);
-    for (unsigned i = 0; i < 10; i++) {
-        sp = plain_span(10 + i, i + 1, "sized", i);
+    for (unsigned i = 0; i < 3000; i++) {
+        fw_span sp = plain_span(10 + i, i + 1, "sized", i);
         assert_int_equal(fw_store_add_spans(s, &sp, 1), 0);
         fw_store_get_stats(s, &st);
-        assert_true(st.memory_used <= one * 4);
+        assert_true(st.memory_used <= limit);
     }
     fw_store_get_stats(s, &st);
-    assert_int_equal(st.spans_held, 4);
-    assert_int_equal(st.spans_evicted, 6);
-    assert_int_equal(st.memory_used, one * 4);
-    assert_int_equal(trace_count(s, 15), 0);
-    assert_int_equal(trace_count(s, 16), 1);
+    assert_true(st.spans_evicted > 0);
+    assert_true(st.spans_held > 100);
+    assert_int_equal(st.spans_held + st.spans_evicted, 3000);
+    /* What is held is exactly the newest suffix. */
+    assert_int_equal(trace_count(s, 10 + 2999), 1);
+    assert_int_equal(trace_count(s, 10 + (unsigned)(3000 - st.spans_held)), 1);
+    assert_int_equal(trace_count(s, 10 + (unsigned)(3000 - st.spans_held) - 1u), 0);
+    assert_int_equal(trace_count(s, 10), 0);
 
     /* A record larger than the whole budget is refused; nothing changes. */
-    static char big[8192];
+    static char big[128 * 1024];
     memset(big, 'b', sizeof(big));
-    fw_span huge[2] = {plain_span(50, 1, "ok", 1), plain_span(51, 2, "", 1)};
+    fw_span huge[2] = {plain_span(50000, 1, "ok", 1), plain_span(50001, 2, "", 1)};
     huge[1].name = (fw_str){big, sizeof(big)};
     assert_int_equal(fw_store_add_spans(s, huge, 2), FW_ERR_NOMEM);
     fw_store_stats after;
     fw_store_get_stats(s, &after);
-    assert_int_equal(after.spans_held, 4);
+    assert_int_equal(after.spans_held, st.spans_held);
     assert_int_equal(after.spans_stored, st.spans_stored);
-    assert_int_equal(trace_count(s, 50), 0);
+    assert_int_equal(trace_count(s, 50000), 0);
 
     /* Logs share the partition's budget: adding logs evicts the oldest spans. */
     fw_log_record lr = {.time_ns = 5, .resource = &plain_resource, .scope = &plain_scope};
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 40; i++)
         assert_int_equal(fw_store_add_logs(s, &lr, 1), 0);
     fw_store_get_stats(s, &after);
-    assert_true(after.memory_used <= one * 4);
-    assert_int_equal(after.logs_held, 4);
+    assert_true(after.memory_used <= limit);
+    assert_int_equal(after.logs_held, 40);
     assert_true(after.spans_evicted > st.spans_evicted);
+    fw_store_free(s);
+
+    /* A budget smaller than any record refuses everything and holds nothing. */
+    s = new_store(0, 0, 64, 2);
+    fw_span sp = plain_span(1, 1, "x", 1);
+    assert_int_equal(fw_store_add_spans(s, &sp, 1), FW_ERR_NOMEM);
+    fw_store_get_stats(s, &st);
+    assert_int_equal(st.memory_used, 0);
+    assert_int_equal(st.spans_held, 0);
+    fw_store_free(s);
+}
+
+/* Property test against a reference model: under a memory limit, the held
+ * spans are always the newest suffix of arrival order (one partition), the
+ * trace index finds exactly the held spans of every trace, search finds
+ * them all, and memory stays within the limit. */
+static void test_evict_model(void **state)
+{
+    (void)state;
+    enum { ADDS = 6000, TRACES = 300 };
+    const size_t limit = 96u * 1024u;
+    fw_store *s = new_store(0, 0, limit, 1);
+    unsigned *trace_of = calloc(ADDS, sizeof(unsigned));
+    uint32_t rng = 777;
+    size_t added = 0;
+    for (unsigned i = 0; i < ADDS;) {
+        /* batches of 1..16 spans, sizes varying with the name */
+        rng = rng * 1103515245u + 12345u;
+        unsigned batch = 1u + (rng >> 16) % 16u;
+        fw_span spans[16];
+        char names[16][96];
+        for (unsigned k = 0; k < batch && i < ADDS; k++, i++) {
+            rng = rng * 1103515245u + 12345u;
+            unsigned t = (rng >> 8) % TRACES;
+            trace_of[i] = t;
+            snprintf(names[k], sizeof(names[k]), "op-%.*s", (int)((rng >> 20) % 80u),
+                     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+            spans[k] = plain_span(t, i + 1, names[k], i);
+            batch = k + 1;
+        }
+        assert_int_equal(fw_store_add_spans(s, spans, batch), 0);
+        added += batch;
+        fw_store_stats st;
+        fw_store_get_stats(s, &st);
+        assert_true(st.memory_used <= limit);
+        assert_int_equal(st.spans_held + st.spans_evicted, added);
+        if ((added / 16u) % 25u == 0 || i == ADDS) {
+            size_t first = added - st.spans_held;
+            unsigned want[TRACES] = {0};
+            for (size_t k = first; k < added; k++)
+                want[trace_of[k]]++;
+            for (unsigned t = 0; t < TRACES; t++)
+                assert_int_equal(trace_count(s, t), want[t]);
+            fw_span_query q = {.kind = -1};
+            collected c = {0};
+            assert_int_equal(fw_store_find_spans(s, &q, collect_span, &c), st.spans_held);
+        }
+    }
+    free(trace_of);
     fw_store_free(s);
 }
 
@@ -506,6 +568,496 @@ static void test_partitions(void **state)
     assert_int_equal(trace_count(s, 1099), 1);
     fw_store_free(s);
     fw_store_free(NULL);
+}
+
+/* ---- the compact record: fields the deep-copy test does not cover ---- */
+
+typedef struct one_span {
+    int seen;
+    void (*check)(const fw_span *sp);
+} one_span;
+
+static int check_one(void *ctx, const fw_span *sp)
+{
+    one_span *o = ctx;
+    o->seen++;
+    o->check(sp);
+    return 0;
+}
+
+static void check_edges(const fw_span *sp)
+{
+    assert_true(fw_str_eq(sp->name, ""));
+    assert_non_null(sp->name.ptr);
+    assert_int_equal(sp->flags, 0x301);
+    assert_int_equal(sp->kind, FW_SPAN_KIND_CONSUMER);
+    assert_int_equal(sp->status_code, FW_STATUS_OK);
+    assert_false(sp->has_parent);
+    /* end before start survives as given */
+    assert_true(sp->start_ns == UINT64_MAX - 5);
+    assert_true(sp->end_ns == 3);
+    assert_int_equal(sp->dropped_attributes_count, 0);
+    assert_int_equal(sp->dropped_events_count, 4);
+    assert_int_equal(sp->dropped_links_count, 5);
+    assert_null(sp->trace_state.ptr);
+    assert_null(sp->status_message.ptr);
+    assert_int_equal(sp->attrs.n, 6);
+    assert_true(fw_str_eq(sp->attrs.items[0].key, ""));
+    assert_true(fw_str_eq(sp->attrs.items[0].value.u.str, ""));
+    assert_true(sp->attrs.items[1].value.u.i64 == INT64_MAX);
+    assert_true(sp->attrs.items[2].value.u.i64 == -1);
+    assert_true(sp->attrs.items[3].value.u.i64 == (int64_t)1 << 61);
+    assert_int_equal(sp->attrs.items[4].value.type, FW_VALUE_BYTES);
+    assert_int_equal(sp->attrs.items[4].value.u.str.len, 0);
+    assert_int_equal(sp->attrs.items[5].value.type, FW_VALUE_ARRAY);
+    assert_int_equal(sp->attrs.items[5].value.u.array.n, 0);
+    assert_int_equal(sp->n_events, 2);
+    assert_true(sp->events[0].time_ns == 1); /* before the start */
+    assert_int_equal(sp->events[1].dropped_attributes_count, 9);
+    assert_int_equal(sp->n_links, 1);
+    assert_memory_equal(sp->links[0].trace_id, "\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10", 16);
+    assert_memory_equal(sp->links[0].span_id, "abcdefgh", 8);
+    assert_null(sp->links[0].trace_state.ptr);
+    assert_int_equal(sp->links[0].dropped_attributes_count, 2);
+    /* no resource given: the store's empty one */
+    assert_true(fw_str_eq(sp->resource->service_name, "unknown_service"));
+}
+
+static void test_record_edges(void **state)
+{
+    (void)state;
+    fw_store *s = new_store(0, 0, 0, 2);
+    fw_attr attrs[6] = {
+        {FW_STR_LIT(""), {.type = FW_VALUE_STRING, .u.str = FW_STR_LIT("")}},
+        {FW_STR_LIT("max"), {.type = FW_VALUE_INT, .u.i64 = INT64_MAX}},
+        {FW_STR_LIT("neg"), {.type = FW_VALUE_INT, .u.i64 = -1}},
+        {FW_STR_LIT("wide"), {.type = FW_VALUE_INT, .u.i64 = (int64_t)1 << 61}},
+        {FW_STR_LIT("nobytes"), {.type = FW_VALUE_BYTES}},
+        {FW_STR_LIT("noarr"), {.type = FW_VALUE_ARRAY}},
+    };
+    fw_span_event ev[2] = {{.time_ns = 1, .name = FW_STR_LIT("early")},
+                           {.time_ns = UINT64_MAX, .dropped_attributes_count = 9}};
+    fw_span_link link = {.dropped_attributes_count = 2};
+    memcpy(link.trace_id, "\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10", 16);
+    memcpy(link.span_id, "abcdefgh", 8);
+    fw_span sp = plain_span(3, 3, "", 0);
+    sp.name = FW_STR_LIT("");
+    sp.flags = 0x301;
+    sp.kind = FW_SPAN_KIND_CONSUMER;
+    sp.status_code = FW_STATUS_OK;
+    sp.start_ns = UINT64_MAX - 5;
+    sp.end_ns = 3;
+    sp.dropped_events_count = 4;
+    sp.dropped_links_count = 5;
+    sp.attrs = (fw_attrs){attrs, 6};
+    sp.events = ev;
+    sp.n_events = 2;
+    sp.links = &link;
+    sp.n_links = 1;
+    sp.resource = NULL;
+    sp.scope = NULL;
+    assert_int_equal(fw_store_add_spans(s, &sp, 1), 0);
+    uint8_t id[FW_TRACE_ID_LEN];
+    make_id(id, sizeof(id), 3);
+    one_span o = {0, check_edges};
+    assert_int_equal(fw_store_get_trace(s, id, check_one, &o), 1);
+    assert_int_equal(o.seen, 1);
+    fw_store_free(s);
+}
+
+/* Hostile shapes: a 1 MiB attribute, 10k attributes, deep nesting. */
+static size_t expect_attrs;
+static size_t expect_big;
+
+static void check_hostile(const fw_span *sp)
+{
+    assert_int_equal(sp->attrs.n, expect_attrs);
+    if (expect_big) {
+        const fw_value *v = fw_attrs_get(&sp->attrs, "big");
+        assert_non_null(v);
+        assert_int_equal(v->u.str.len, expect_big);
+        assert_int_equal(v->u.str.ptr[0], 'z');
+        assert_int_equal(v->u.str.ptr[expect_big - 1], 'z');
+    } else {
+        char key[32];
+        for (size_t i = 0; i < expect_attrs; i += 997) {
+            snprintf(key, sizeof(key), "k%zu", i);
+            assert_true(fw_str_eq(sp->attrs.items[i].key, key));
+            assert_true(sp->attrs.items[i].value.u.i64 == (int64_t)i);
+        }
+    }
+}
+
+static void test_hostile_spans(void **state)
+{
+    (void)state;
+    fw_store *s = new_store(0, 0, 0, 1);
+    size_t big_len = 1u << 20;
+    char *big = malloc(big_len);
+    memset(big, 'z', big_len);
+    fw_attr one = {FW_STR_LIT("big"), {.type = FW_VALUE_STRING, .u.str = {big, big_len}}};
+    fw_span sp = plain_span(4, 1, "big", 10);
+    sp.attrs = (fw_attrs){&one, 1};
+    assert_int_equal(fw_store_add_spans(s, &sp, 1), 0);
+    uint8_t id[FW_TRACE_ID_LEN];
+    make_id(id, sizeof(id), 4);
+    expect_attrs = 1;
+    expect_big = big_len;
+    one_span o = {0, check_hostile};
+    assert_int_equal(fw_store_get_trace(s, id, check_one, &o), 1);
+
+    enum { MANY = 10000 };
+    fw_attr *many = calloc(MANY, sizeof(fw_attr));
+    char (*keys)[16] = calloc(MANY, 16);
+    for (size_t i = 0; i < MANY; i++) {
+        snprintf(keys[i], 16, "k%zu", i);
+        many[i] = (fw_attr){fw_str_from(keys[i]), {.type = FW_VALUE_INT, .u.i64 = (int64_t)i}};
+    }
+    sp = plain_span(5, 1, "many", 10);
+    sp.attrs = (fw_attrs){many, MANY};
+    assert_int_equal(fw_store_add_spans(s, &sp, 1), 0);
+    make_id(id, sizeof(id), 5);
+    expect_attrs = MANY;
+    expect_big = 0;
+    o.seen = 0;
+    assert_int_equal(fw_store_get_trace(s, id, check_one, &o), 1);
+
+    /* Nesting past the store's bound becomes empty instead of recursing on. */
+    enum { DEPTH = 300 };
+    fw_value *chain = calloc(DEPTH, sizeof(fw_value));
+    for (size_t i = 0; i < DEPTH; i++) {
+        chain[i].type = FW_VALUE_ARRAY;
+        if (i + 1 < DEPTH) {
+            chain[i].u.array.items = &chain[i + 1];
+            chain[i].u.array.n = 1;
+        }
+    }
+    fw_attr deep = {FW_STR_LIT("deep"), chain[0]};
+    sp = plain_span(6, 1, "deep", 10);
+    sp.attrs = (fw_attrs){&deep, 1};
+    assert_int_equal(fw_store_add_spans(s, &sp, 1), 0);
+    collected c = {0};
+    assert_int_equal(trace_count(s, 6), 1);
+    (void)c;
+
+    /* Over the record size limit (16 MiB): refused, nothing stored. */
+    size_t huge_len = 17u << 20;
+    char *huge = malloc(huge_len);
+    memset(huge, 'h', huge_len);
+    fw_attr h1 = {FW_STR_LIT("huge"), {.type = FW_VALUE_BYTES, .u.str = {huge, huge_len}}};
+    sp = plain_span(7, 1, "huge", 10);
+    sp.attrs = (fw_attrs){&h1, 1};
+    assert_int_equal(fw_store_add_spans(s, &sp, 1), FW_ERR_NOMEM);
+    assert_int_equal(trace_count(s, 7), 0);
+    free(huge);
+    free(chain);
+    free(many);
+    free(keys);
+    free(big);
+    fw_store_free(s);
+}
+
+/* ---- traces across blocks ---- */
+
+static void test_trace_across_blocks(void **state)
+{
+    (void)state;
+    /* A 256 KiB budget gives 4 KiB blocks: one trace spreads over many. */
+    fw_store *s = new_store(0, 0, 256u * 1024u, 1);
+    char name[32];
+    for (unsigned i = 0; i < 600; i++) {
+        snprintf(name, sizeof(name), "n%u", i);
+        fw_span batch[3] = {plain_span(42, i + 1, name, i), plain_span(1000 + i, i + 1, "other", i),
+                            plain_span(2000 + i % 7, i + 1, "x", i)};
+        assert_int_equal(fw_store_add_spans(s, batch, 3), 0);
+    }
+    fw_store_stats st;
+    fw_store_get_stats(s, &st);
+    assert_int_equal(st.spans_evicted, 0);
+    assert_true(st.memory_used > 8u * 4096u); /* many blocks */
+    uint8_t id[FW_TRACE_ID_LEN];
+    make_id(id, sizeof(id), 42);
+    collected c = {0};
+    assert_int_equal(fw_store_get_trace(s, id, collect_span, &c), 600);
+    for (unsigned i = 0; i < 64; i++) {
+        snprintf(name, sizeof(name), "n%u", i);
+        assert_string_equal(c.names[i], name); /* arrival order */
+    }
+    assert_int_equal(trace_count(s, 2003), 600 / 7 + 1);
+    fw_store_free(s);
+}
+
+/* ---- expiry by event time ---- */
+
+static void test_expire(void **state)
+{
+    (void)state;
+    const uint64_t sec = 1000000000ull, now = 1700000000ull * sec, ret = 3600ull * sec;
+    /* 256 KiB per partition: 4 KiB blocks of ~60 spans. */
+    fw_store_config cfg = {.memory_limit = 512u * 1024u, .retention_ns = ret, .partitions = 2};
+    fw_store *s = NULL;
+    assert_int_equal(fw_store_new(&cfg, &s), 0);
+    /* Old data first (fills its own blocks), then recent, then a late
+     * backdated batch that lands in blocks after the recent ones. */
+    for (unsigned i = 0; i < 400; i++) {
+        fw_span sp = plain_span(i, 1, "old", now - ret - 600 * sec + i);
+        assert_int_equal(fw_store_add_spans(s, &sp, 1), 0);
+    }
+    for (unsigned i = 0; i < 400; i++) {
+        fw_span sp = plain_span(10000 + i, 1, "new", now - 60 * sec + i);
+        assert_int_equal(fw_store_add_spans(s, &sp, 1), 0);
+    }
+    for (unsigned i = 0; i < 400; i++) {
+        fw_span sp = plain_span(20000 + i, 1, "late-old", now - ret - 300 * sec + i);
+        assert_int_equal(fw_store_add_spans(s, &sp, 1), 0);
+    }
+    fw_log_record old_log = {.time_ns = now - ret - sec, .resource = &plain_resource,
+                             .scope = &plain_scope};
+    fw_log_record new_log = {.time_ns = now, .resource = &plain_resource, .scope = &plain_scope};
+    assert_int_equal(fw_store_add_logs(s, &old_log, 1), 0);
+    assert_int_equal(fw_store_add_logs(s, &new_log, 1), 0);
+    fw_store_stats before;
+    fw_store_get_stats(s, &before);
+
+    fw_store_expire(s, now - ret); /* nothing is older than the window yet */
+    fw_store_stats st;
+    fw_store_get_stats(s, &st);
+    assert_int_equal(st.spans_held, 1200);
+
+    fw_store_expire(s, now);
+    fw_store_get_stats(s, &st);
+    assert_true(st.memory_used < before.memory_used);
+    fw_span_query q = {.kind = -1, .operation = "new"};
+    collected c = {0};
+    assert_int_equal(fw_store_find_spans(s, &q, collect_span, &c), 400);
+    /* In-order old data expires exactly; backdated spans that arrived after
+     * newer ones stay while their block holds a span inside the window: at
+     * most one boundary block per partition. */
+    q.operation = "old";
+    size_t old_left = fw_store_find_spans(s, &q, collect_span, &c);
+    q.operation = "late-old";
+    size_t late_left = fw_store_find_spans(s, &q, collect_span, &c);
+    assert_int_equal(old_left, 0);
+    assert_true(late_left <= 2 * 70);
+    assert_int_equal(st.spans_held, 400 + old_left + late_left);
+    assert_int_equal(trace_count(s, 10000), 1);
+    assert_int_equal(trace_count(s, 0), 0);
+    assert_int_equal(st.logs_held, 1);
+
+    /* Far later: everything goes. */
+    fw_store_expire(s, now + 2 * ret);
+    fw_store_get_stats(s, &st);
+    assert_int_equal(st.spans_held, 0);
+    assert_int_equal(trace_count(s, 10000), 0);
+    fw_store_free(s);
+}
+
+/* ---- search ---- */
+
+typedef struct search_seen {
+    size_t n;
+    uint64_t end[64];
+    char names[64][32];
+} search_seen;
+
+static int collect_search(void *ctx, const fw_span *sp)
+{
+    search_seen *ss = ctx;
+    if (ss->n < 64) {
+        ss->end[ss->n] = sp->end_ns;
+        size_t len = sp->name.len < 31 ? sp->name.len : 31;
+        memcpy(ss->names[ss->n], sp->name.ptr, len);
+        ss->names[ss->n][len] = '\0';
+    }
+    ss->n++;
+    return 0;
+}
+
+static fw_resource res_front = {.service_name = {"frontend", 8}};
+static fw_resource res_db = {.service_name = {"db-svc", 6}};
+
+static fw_span search_span(unsigned trace, fw_resource *res, const char *name, fw_span_kind kind,
+                           uint64_t end)
+{
+    fw_span sp = plain_span(trace, trace, name, end - 10);
+    sp.end_ns = end;
+    sp.resource = res;
+    sp.kind = kind;
+    return sp;
+}
+
+static void search_fixture(fw_store *s)
+{
+    /* 200 spans across 2 services and 3 operations, out of time order;
+     * every 10th is a fault, every 25th throttled, every 7th a client error. */
+    fw_span spans[200];
+    fw_span_class cls[200];
+    for (unsigned i = 0; i < 200; i++) {
+        unsigned t = (i * 37u) % 200u; /* scrambled arrival vs time */
+        const char *op = t % 3 == 0 ? "GET /a" : t % 3 == 1 ? "GET /b" : "SELECT";
+        spans[i] = search_span(5000 + t, t % 2 ? &res_db : &res_front, op,
+                               t % 3 == 2 ? FW_SPAN_KIND_CLIENT : FW_SPAN_KIND_SERVER,
+                               1000000 + t * 100);
+        memset(&cls[i], 0, sizeof(cls[i]));
+        cls[i].http_status = -1;
+        cls[i].grpc_status = -1;
+        cls[i].is_fault = t % 10 == 0;
+        cls[i].is_throttled = t % 25 == 0;
+        cls[i].is_client_error = t % 7 == 0;
+    }
+    assert_int_equal(fw_store_add_classified(s, spans, cls, 200), 0);
+}
+
+static void assert_newest_first(const search_seen *ss)
+{
+    size_t n = ss->n < 64 ? ss->n : 64;
+    for (size_t i = 1; i < n; i++)
+        assert_true(ss->end[i - 1] >= ss->end[i]);
+}
+
+static void test_search(void **state)
+{
+    (void)state;
+    fw_store *s = new_store(0, 0, 0, 4);
+    search_fixture(s);
+
+    fw_span_query q = {.kind = -1};
+    search_seen ss = {0};
+    assert_int_equal(fw_store_find_spans(s, &q, collect_search, &ss), 200);
+    assert_newest_first(&ss);
+    assert_true(ss.end[0] == 1000000 + 199 * 100);
+
+    /* limit keeps the newest */
+    q.limit = 5;
+    memset(&ss, 0, sizeof(ss));
+    assert_int_equal(fw_store_find_spans(s, &q, collect_search, &ss), 5);
+    assert_true(ss.end[0] == 1000000 + 199 * 100);
+    assert_true(ss.end[4] == 1000000 + 195 * 100);
+
+    /* service: 100 each */
+    q = (fw_span_query){.kind = -1, .service = "frontend"};
+    memset(&ss, 0, sizeof(ss));
+    assert_int_equal(fw_store_find_spans(s, &q, collect_search, &ss), 100);
+    assert_newest_first(&ss);
+    q.service = "db-svc";
+    assert_int_equal(fw_store_find_spans(s, &q, collect_search, &ss), 100);
+    q.service = "nobody";
+    assert_int_equal(fw_store_find_spans(s, &q, collect_search, &ss), 0);
+
+    /* service + operation: t even and t % 3 == 0 -> t % 6 == 0: 34 */
+    q = (fw_span_query){.kind = -1, .service = "frontend", .operation = "GET /a"};
+    memset(&ss, 0, sizeof(ss));
+    assert_int_equal(fw_store_find_spans(s, &q, collect_search, &ss), 34);
+    assert_newest_first(&ss);
+    assert_string_equal(ss.names[0], "GET /a");
+    q.operation = "GET /nothing";
+    assert_int_equal(fw_store_find_spans(s, &q, collect_search, &ss), 0);
+
+    /* kind: CLIENT spans are t % 3 == 2: 66 */
+    q = (fw_span_query){.kind = FW_SPAN_KIND_CLIENT};
+    assert_int_equal(fw_store_find_spans(s, &q, collect_search, &ss), 66);
+    q.kind = FW_SPAN_KIND_PRODUCER;
+    assert_int_equal(fw_store_find_spans(s, &q, collect_search, &ss), 0);
+
+    /* time range, inclusive: t in [50, 59] */
+    q = (fw_span_query){.kind = -1, .from_ns = 1000000 + 50 * 100, .to_ns = 1000000 + 59 * 100};
+    memset(&ss, 0, sizeof(ss));
+    assert_int_equal(fw_store_find_spans(s, &q, collect_search, &ss), 10);
+    assert_true(ss.end[0] == 1000000 + 59 * 100);
+    assert_true(ss.end[9] == 1000000 + 50 * 100);
+
+    /* errors: faults (t % 10 == 0: 20) or client errors (t % 7 == 0: 29),
+     * both for t % 70 == 0 (3): 46 */
+    q = (fw_span_query){.kind = -1, .errors_only = true};
+    memset(&ss, 0, sizeof(ss));
+    assert_int_equal(fw_store_find_spans(s, &q, collect_search, &ss), 46);
+    assert_newest_first(&ss);
+    q.limit = 3;
+    memset(&ss, 0, sizeof(ss));
+    assert_int_equal(fw_store_find_spans(s, &q, collect_search, &ss), 3);
+    assert_true(ss.end[0] == 1000000 + 196 * 100); /* 196 = 7 * 28 */
+    assert_true(ss.end[1] == 1000000 + 190 * 100);
+    /* errors of one service: t even among the 46 */
+    q = (fw_span_query){.kind = -1, .errors_only = true, .service = "frontend"};
+    size_t even = 0;
+    for (unsigned t = 0; t < 200; t++)
+        even += (t % 2 == 0) && (t % 10 == 0 || t % 7 == 0);
+    assert_int_equal(fw_store_find_spans(s, &q, collect_search, &ss), even);
+
+    /* throttled: t % 25 == 0: 8 */
+    q = (fw_span_query){.kind = -1, .throttled_only = true};
+    memset(&ss, 0, sizeof(ss));
+    assert_int_equal(fw_store_find_spans(s, &q, collect_search, &ss), 8);
+    assert_true(ss.end[0] == 1000000 + 175 * 100);
+    assert_newest_first(&ss);
+
+    /* status ERROR without classification counts as an error */
+    fw_span e = search_span(9999, &res_front, "boom", FW_SPAN_KIND_SERVER, 5);
+    e.status_code = FW_STATUS_ERROR;
+    assert_int_equal(fw_store_add_spans(s, &e, 1), 0);
+    q = (fw_span_query){.kind = -1, .errors_only = true};
+    assert_int_equal(fw_store_find_spans(s, &q, collect_search, &ss), 47);
+
+    /* the visitor stops the search */
+    int calls = 0;
+    q = (fw_span_query){.kind = -1};
+    assert_int_equal(fw_store_find_spans(s, &q, stop_after_one, &calls), 1);
+    assert_int_equal(calls, 1);
+    fw_store_free(s);
+}
+
+/* A full dictionary: strings are stored inline, and search by them still
+ * works (string comparison instead of ids). */
+static void test_dictionary_full(void **state)
+{
+    (void)state;
+    fw_intern *tiny = NULL;
+    assert_int_equal(fw_intern_new(100, &tiny), 0); /* refuses everything */
+    fw_store_config cfg = {.intern = tiny, .partitions = 2};
+    fw_store *s = NULL;
+    assert_int_equal(fw_store_new(&cfg, &s), 0);
+    search_fixture(s);
+    fw_span_query q = {.kind = -1, .service = "frontend", .operation = "GET /a"};
+    search_seen ss = {0};
+    assert_int_equal(fw_store_find_spans(s, &q, collect_search, &ss), 34);
+    assert_string_equal(ss.names[0], "GET /a");
+    assert_newest_first(&ss);
+    q = (fw_span_query){.kind = -1, .errors_only = true};
+    assert_int_equal(fw_store_find_spans(s, &q, collect_search, &ss), 46);
+    fw_intern_stats is;
+    fw_intern_get_stats(tiny, &is);
+    assert_int_equal(is.strings, 0);
+    fw_store_free(s);
+    fw_intern_free(tiny);
+}
+
+/* Memory pressure in one partition leaves the others alone. */
+static void test_partition_independence(void **state)
+{
+    (void)state;
+    fw_store *s = new_store(0, 0, 4u * 96u * 1024u, 4);
+    for (unsigned t = 0; t < 24; t++) {
+        fw_span sp = plain_span(t, 1, "quiet", t);
+        assert_int_equal(fw_store_add_spans(s, &sp, 1), 0);
+    }
+    /* One hot trace: far more than its partition's budget. */
+    char name[64];
+    for (unsigned i = 0; i < 3000; i++) {
+        snprintf(name, sizeof(name), "hot-span-with-a-longish-name-%u", i);
+        fw_span sp = plain_span(777, i + 1, name, 100 + i);
+        assert_int_equal(fw_store_add_spans(s, &sp, 1), 0);
+    }
+    fw_store_stats st;
+    fw_store_get_stats(s, &st);
+    assert_true(st.spans_evicted > 0);
+    size_t intact = 0;
+    for (unsigned t = 0; t < 24; t++)
+        intact += trace_count(s, t);
+    /* Only quiet traces that share the hot partition may be gone. */
+    assert_true(intact >= 12); /* 24 traces over 4 partitions: ~18 elsewhere */
+    assert_true(intact < 24 || st.spans_evicted > 0);
+    assert_true(trace_count(s, 777) > 0);
+    fw_store_free(s);
 }
 
 /* ---- logs ---- */
@@ -694,8 +1246,16 @@ int main(void)
         cmocka_unit_test(test_visitor_stops),
         cmocka_unit_test(test_evict_by_count),
         cmocka_unit_test(test_evict_by_memory),
+        cmocka_unit_test(test_evict_model),
         cmocka_unit_test(test_index_churn),
         cmocka_unit_test(test_partitions),
+        cmocka_unit_test(test_record_edges),
+        cmocka_unit_test(test_hostile_spans),
+        cmocka_unit_test(test_trace_across_blocks),
+        cmocka_unit_test(test_expire),
+        cmocka_unit_test(test_search),
+        cmocka_unit_test(test_dictionary_full),
+        cmocka_unit_test(test_partition_independence),
         cmocka_unit_test(test_logs_query),
         cmocka_unit_test(test_logs_evict_by_count),
         cmocka_unit_test(test_concurrent_add),
