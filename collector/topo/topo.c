@@ -1298,31 +1298,8 @@ int fw_topo_render_prometheus(fw_topo *t, fw_buf *out)
         if (rv) goto out;
     }
 
-    fw_topo_stats st;
-    fw_topo_get_stats(t, &st);
-    rv = fw_buf_printf(out,
-                       "# HELP flywheel_topology_nodes Nodes of the live topology.\n"
-                       "# TYPE flywheel_topology_nodes gauge\n"
-                       "flywheel_topology_nodes %" PRIu64 "\n"
-                       "# HELP flywheel_topology_edges Edges of the live topology.\n"
-                       "# TYPE flywheel_topology_edges gauge\n"
-                       "flywheel_topology_edges %" PRIu64 "\n"
-                       "# HELP flywheel_topology_pending_spans Spans waiting for a join.\n"
-                       "# TYPE flywheel_topology_pending_spans gauge\n"
-                       "flywheel_topology_pending_spans %" PRIu64 "\n"
-                       "# HELP flywheel_topology_pending_evicted_total Pending spans settled "
-                       "early because the pending table was full.\n"
-                       "# TYPE flywheel_topology_pending_evicted_total counter\n"
-                       "flywheel_topology_pending_evicted_total %" PRIu64 "\n"
-                       "# HELP flywheel_topology_dropped_total Observations dropped by the node "
-                       "and edge caps.\n"
-                       "# TYPE flywheel_topology_dropped_total counter\n"
-                       "flywheel_topology_dropped_total %" PRIu64 "\n"
-                       "# HELP flywheel_topology_memory_bytes Memory held by the topology.\n"
-                       "# TYPE flywheel_topology_memory_bytes gauge\n"
-                       "flywheel_topology_memory_bytes %" PRIu64 "\n",
-                       st.nodes, st.edges, st.pending, st.pending_evicted, st.dropped,
-                       st.memory_used);
+    /* The topology's own gauges (flywheel_topology_*) are exported by the
+     * API next to the other self-metrics, once. */
 out:
     free(pc.edges);
     return rv;
