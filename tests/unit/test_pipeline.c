@@ -9,7 +9,11 @@
 
 #include <string.h>
 
+#include "flywheel/intern.h"
 #include "flywheel/pipeline.h"
+#include "flywheel/red.h"
+#include "flywheel/semconv.h"
+#include "flywheel/topo.h"
 
 #define SEC 1000000000ull
 #define NOW (1700000000ull * SEC)
@@ -238,6 +242,129 @@ static void test_partition_is_per_trace(void **state)
     assert_int_equal(fw_pipeline_partition(a, 1), 0);
 }
 
+static int count_span(void *ctx, const fw_span *span)
+{
+    (void)span;
+    (*(size_t *)ctx)++;
+    return 0;
+}
+
+/* The whole hand-off: one batch of a frontend -> backend call (both
+ * arrival orders inside the batch), a backend call to PostgreSQL, and a
+ * sampled span: RED per service / operation / edge and the topology see
+ * exactly what was sent, sampling scaled. */
+static void test_feeds_red_and_topology(void **state)
+{
+    (void)state;
+    fw_intern *intern = NULL;
+    fw_red *red = NULL;
+    fw_topo *topo = NULL;
+    fw_throttle_rules *rules = NULL;
+    fw_store *store = NULL;
+    fw_pipeline *p = NULL;
+    fw_stats stats;
+    fw_stats_init(&stats);
+    assert_int_equal(fw_intern_new(1u << 20, &intern), 0);
+    assert_int_equal(fw_throttle_rules_new_default(&rules), 0);
+    fw_red_config rc = {.retention_ns = RETENTION, .max_series = 100, .memory_limit = 64u << 20,
+                        .partitions = 4};
+    assert_int_equal(fw_red_new(&rc, &red), 0);
+    fw_topo_config tc = {.join_wait_ns = 30 * SEC, .partitions = 4};
+    assert_int_equal(fw_topo_new(&tc, intern, red, &topo), 0);
+    fw_store_config sc = {.intern = intern, .memory_limit = 64u << 20, .partitions = 4};
+    assert_int_equal(fw_store_new(&sc, &store), 0);
+    fw_pipeline_config pc = {.retention_ns = RETENTION, .intern = intern, .red = red,
+                             .topo = topo, .throttle_rules = rules, .partitions = 4};
+    assert_int_equal(fw_pipeline_new(&pc, store, &stats, &p), 0);
+
+    static fw_resource front = {.service_name = {"frontend", 8}};
+    static fw_resource back = {.service_name = {"backend", 7}};
+    fw_attr db_attr = {.key = FW_STR_LIT("db.system"),
+                       .value = {.type = FW_VALUE_STRING, .u.str = FW_STR_LIT("postgresql")}};
+    fw_span spans[8];
+    size_t n = 0;
+    for (unsigned t = 0; t < 2; t++) {
+        fw_span root = span_at(10 + t, NOW - 100 * SEC), client, server, db;
+        root.trace_id[0] = (uint8_t)(0x40 + t);
+        root.kind = FW_SPAN_KIND_SERVER;
+        root.resource = &front;
+        root.start_ns = root.end_ns - 50000000; /* 50 ms */
+        client = root;
+        client.span_id[6] = 1;
+        client.kind = FW_SPAN_KIND_CLIENT;
+        client.has_parent = true;
+        memcpy(client.parent_span_id, root.span_id, FW_SPAN_ID_LEN);
+        server = client;
+        server.span_id[6] = 2;
+        server.kind = FW_SPAN_KIND_SERVER;
+        server.resource = &back;
+        memcpy(server.parent_span_id, client.span_id, FW_SPAN_ID_LEN);
+        server.start_ns = server.end_ns - 30000000; /* 30 ms */
+        if (t == 1) server.status_code = FW_STATUS_ERROR;
+        db = server;
+        db.span_id[6] = 3;
+        db.kind = FW_SPAN_KIND_CLIENT;
+        db.status_code = FW_STATUS_UNSET;
+        memcpy(db.parent_span_id, server.span_id, FW_SPAN_ID_LEN);
+        db.attrs.items = &db_attr;
+        db.attrs.n = 1;
+        db.trace_state = FW_STR_LIT("ot=th:8"); /* sampled at 1/2: counts twice */
+        if (t == 0) { /* client first */
+            spans[n++] = root;
+            spans[n++] = client;
+            spans[n++] = server;
+        } else { /* server first */
+            spans[n++] = server;
+            spans[n++] = client;
+            spans[n++] = root;
+        }
+        spans[n++] = db;
+    }
+    fw_span_batch b = {.spans = spans, .n = n};
+    assert_int_equal(fw_pipeline_push_spans(p, FW_PROTO_GRPC, &b, NOW), 0);
+    assert_int_equal(fw_stats_get(&stats.accepted[FW_SIGNAL_TRACES][FW_PROTO_GRPC]), 8);
+
+    uint32_t fid = fw_intern_find(intern, FW_STR_LIT("frontend"));
+    uint32_t bid = fw_intern_find(intern, FW_STR_LIT("backend"));
+    uint32_t pg = fw_intern_find(intern, FW_STR_LIT("postgresql"));
+    assert_true(fid && bid && pg);
+    fw_red_totals t;
+    fw_red_key k = {.kind = FW_RED_SERVICE, .a = bid};
+    assert_int_equal(fw_red_query(red, &k, NOW - 3600 * SEC, NOW, &t), 0);
+    assert_true(t.requests == 2.0);
+    assert_true(t.faults == 1.0);
+    k = (fw_red_key){.kind = FW_RED_EDGE, .a = fid, .b = bid};
+    assert_int_equal(fw_red_query(red, &k, NOW - 3600 * SEC, NOW, &t), 0);
+    assert_true(t.requests == 2.0);
+    assert_true(t.faults == 1.0);
+    k = (fw_red_key){.kind = FW_RED_EDGE, .a = bid, .b = pg};
+    assert_int_equal(fw_red_query(red, &k, NOW - 3600 * SEC, NOW, &t), 0);
+    assert_true(t.requests == 4.0); /* two spans, each an adjusted count of 2 */
+    k = (fw_red_key){.kind = FW_RED_OPERATION, .span_kind = FW_SPAN_KIND_CLIENT, .a = bid,
+                     .b = fw_intern_find(intern, FW_STR_LIT("op"))};
+    assert_int_equal(fw_red_query(red, &k, NOW - 3600 * SEC, NOW, &t), 0);
+    assert_true(t.requests == 4.0);
+
+    fw_topo_snapshot snap;
+    assert_int_equal(fw_topo_snapshot_get(topo, &snap), 0);
+    assert_int_equal(snap.n_nodes, 3);
+    assert_int_equal(snap.n_edges, 2);
+    fw_topo_snapshot_free(&snap);
+
+    /* The store indexed the failing server span. */
+    fw_span_query q = {.service = "backend", .kind = -1, .errors_only = true};
+    size_t seen = 0;
+    assert_int_equal(fw_store_find_spans(store, &q, count_span, &seen), 1);
+    assert_int_equal(seen, 1);
+
+    fw_pipeline_free(p);
+    fw_store_free(store);
+    fw_topo_free(topo);
+    fw_red_free(red);
+    fw_throttle_rules_free(rules);
+    fw_intern_free(intern);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -248,6 +375,7 @@ int main(void)
         cmocka_unit_test(test_new_rejects_missing_parts),
         cmocka_unit_test(test_sampling_weight),
         cmocka_unit_test(test_partition_is_per_trace),
+        cmocka_unit_test(test_feeds_red_and_topology),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
