@@ -735,6 +735,9 @@ static void route_logs(fw_api *a, const fw_http_request *req, fw_str tail,
         fw__api_respond_error(resp, 400, "limit: must be an integer from 1 to 10000");
         return;
     }
+    char text[257]; /* q= (api_patterns.c) */
+    if (!fw__api_parse_log_filters(req, resp, &q, text, sizeof(text)))
+        return;
 
     fw_buf *b = &resp->body;
     fw_buf_reset(b);
@@ -781,10 +784,13 @@ static const api_route api_routes[] = {
     {"/api/v1/traces/", true, GET_HEAD, "GET, HEAD", route_trace},
     {"/api/v1/traces", false, GET_HEAD, "GET, HEAD", fw__api_route_trace_search},
     {"/api/v1/logs", false, GET_HEAD, "GET, HEAD", route_logs},
+    {"/api/v1/logs/patterns", false, GET_HEAD, "GET, HEAD", fw__api_route_log_patterns},
     {"/api/v1/services", false, GET_HEAD, "GET, HEAD", fw__api_route_services},
     {"/api/v1/services/", true, GET_HEAD, "GET, HEAD", fw__api_route_service_sub},
     {"/api/v1/topology", false, GET_HEAD, "GET, HEAD", fw__api_route_topology},
     {"/api/v1/red", false, GET_HEAD, "GET, HEAD", fw__api_route_red},
+    {"/api/v1/deployments", false, GET_HEAD | M(FW_HTTP_POST), "GET, HEAD, POST",
+     fw__api_route_deployments},
 };
 
 static const api_route *route_find(fw_str path, fw_str *tail)

@@ -31,6 +31,12 @@ struct fw_api {
     _Atomic(fw_red *) red;
     _Atomic(fw_topo *) topo;
     _Atomic(fw_intern *) intern;
+    /* Borrowed deployment store (fw_api_set_deployments); may be NULL
+     * (zeroed by calloc): the deployments endpoints then answer 503. */
+    _Atomic(struct fw_deploy_store *) deploy;
+    /* Borrowed log pattern miner (fw_api_set_patterns, api_patterns.c);
+     * may be NULL (zeroed by calloc): /api/v1/logs/patterns answers 503. */
+    _Atomic(struct fw_patterns *) patterns;
 };
 
 /* The analytics of one request, loaded once. */
@@ -92,6 +98,17 @@ void fw__api_route_red(fw_api *a, const fw_http_request *req, fw_str tail,
                        fw_http_response *resp);
 void fw__api_route_trace_search(fw_api *a, const fw_http_request *req, fw_str tail,
                                 fw_http_response *resp);
+/* GET and POST /api/v1/deployments (api_deploy.c). */
+void fw__api_route_deployments(fw_api *a, const fw_http_request *req, fw_str tail,
+                               fw_http_response *resp);
+/* GET /api/v1/logs/patterns (api_patterns.c). */
+void fw__api_route_log_patterns(fw_api *a, const fw_http_request *req, fw_str tail,
+                                fw_http_response *resp);
+/* The severity= and q= filters of GET /api/v1/logs into |q| (q->text points
+ * into |text|, |textsz| bytes). Returns true, or false after answering 400
+ * on |resp| naming the parameter (api_patterns.c). */
+bool fw__api_parse_log_filters(const fw_http_request *req, fw_http_response *resp,
+                               fw_log_query *q, char *text, size_t textsz);
 /* Appends the RED, topology and dictionary families to /metrics. */
 int fw__api_render_analytics_metrics(fw_api *a, fw_buf *b);
 

@@ -16,9 +16,11 @@
 
 #include "cli_internal.h"
 #include "flywheel/api.h"
+#include "flywheel/deploy.h"
 #include "flywheel/ingest.h"
 #include "flywheel/intern.h"
 #include "flywheel/log.h"
+#include "flywheel/patterns.h"
 #include "flywheel/pipeline.h"
 #include "flywheel/red.h"
 #include "flywheel/semconv.h"
@@ -112,6 +114,8 @@ int fw_cli_serve_run(const fw_config *cfg)
     fw_throttle_rules *rules = NULL;
     fw_red *red = NULL;
     fw_topo *topo = NULL;
+    fw_deploy_store *deploy = NULL;
+    fw_patterns *patterns = NULL;
     fw_store *store = NULL;
     fw_pipeline *pipeline = NULL;
     fw_ingest *ingest = NULL;
@@ -167,6 +171,17 @@ int fw_cli_serve_run(const fw_config *cfg)
         goto fail_red;
     }
 
+    if ((rv = fw_deploy_open(cfg->data_dir, &deploy, err, sizeof err)) != 0) {
+        fprintf(stderr, "flywheel serve: deployments: %s\n", err);
+        goto fail_topo;
+    }
+
+    fw_patterns_config patterns_cfg = {.retention_ns = retention_ns};
+    if ((rv = fw_patterns_new(&patterns_cfg, &patterns)) != 0) {
+        fprintf(stderr, "flywheel serve: log patterns: %s\n", fw_strerror(rv));
+        goto fail_deploy;
+    }
+
     fw_store_config store_cfg = {
         .intern = intern,
         .max_spans = (size_t)cfg->store_max_spans,
@@ -177,7 +192,7 @@ int fw_cli_serve_run(const fw_config *cfg)
     };
     if ((rv = fw_store_new(&store_cfg, &store)) != 0) {
         fprintf(stderr, "flywheel serve: store: %s\n", fw_strerror(rv));
-        goto fail_topo;
+        goto fail_patterns;
     }
     fw_pipeline_config pipeline_cfg = {
         .retention_ns = retention_ns,
@@ -186,6 +201,8 @@ int fw_cli_serve_run(const fw_config *cfg)
         .topo = topo,
         .throttle_rules = rules,
         .partitions = SERVE_STORE_PARTITIONS,
+        .deploy = deploy,
+        .patterns = patterns,
     };
     if ((rv = fw_pipeline_new(&pipeline_cfg, store, stats, &pipeline)) != 0) {
         fprintf(stderr, "flywheel serve: pipeline: %s\n", fw_strerror(rv));
@@ -209,6 +226,8 @@ int fw_cli_serve_run(const fw_config *cfg)
         goto fail_ingest;
     }
     fw_api_set_analytics(api, red, topo, intern);
+    fw_api_set_deployments(api, deploy);
+    fw_api_set_patterns(api, patterns);
 
     fw_server_config server_cfg;
     memset(&server_cfg, 0, sizeof server_cfg);
@@ -289,6 +308,10 @@ fail_pipeline:
     fw_pipeline_free(pipeline);
 fail_store:
     fw_store_free(store);
+fail_patterns:
+    fw_patterns_free(patterns);
+fail_deploy:
+    fw_deploy_close(deploy);
 fail_topo:
     fw_topo_free(topo);
 fail_red:

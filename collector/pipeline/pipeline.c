@@ -10,8 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "flywheel/deploy.h"
 #include "flywheel/intern.h"
 #include "flywheel/log.h"
+#include "flywheel/patterns.h"
 #include "flywheel/red.h"
 #include "flywheel/semconv.h"
 #include "flywheel/topo.h"
@@ -143,6 +145,26 @@ static void maybe_tick(fw_pipeline *p, uint64_t now_ns)
     fw_store_expire(p->store, now_ns);
     if (p->cfg.red) fw_red_expire(p->cfg.red, now_ns);
     if (p->cfg.topo) fw_topo_tick(p->cfg.topo, now_ns);
+    if (p->cfg.patterns) fw_patterns_expire(p->cfg.patterns, now_ns);
+}
+
+/* Log bodies into the pattern miner (after the store accepted them). */
+static void feed_patterns(fw_pipeline *p, const fw_log_record *recs, size_t n)
+{
+    fw_buf scratch;
+    fw_buf_init(&scratch, FW_PATTERNS_MAX_LINE_DEFAULT);
+    for (size_t i = 0; i < n; i++) {
+        const fw_log_record *r = &recs[i];
+        fw_str text;
+        fw_buf_reset(&scratch);
+        if (fw_patterns_body_text(&r->body, &scratch, &text) != 0 || text.len == 0) continue;
+        int32_t sev = r->severity_number ? r->severity_number
+                                         : fw_patterns_severity_parse(r->severity_text);
+        fw_patterns_observe(p->cfg.patterns, r->resource->service_name, text, sev,
+                            r->time_ns ? r->time_ns : r->observed_time_ns,
+                            r->has_trace_id ? r->trace_id : NULL);
+    }
+    fw_buf_free(&scratch);
 }
 
 /* A span that starts work in its service: RED's per-service series. */
@@ -244,6 +266,54 @@ out:
     return rv;
 }
 
+/* SPEC 4: a service reporting a new service.version is a deployment at the
+ * version's first-seen event time. Records of one resource arrive as a run;
+ * the earliest time of each run is reported (cheap when nothing changed). */
+static void observe_versions(fw_pipeline *p, const fw_resource *const *res, const uint64_t *times,
+                             size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        const fw_resource *r = res[i];
+        uint64_t t = times[i];
+        size_t j = i + 1;
+        for (; j < n && res[j] == r; j++)
+            if (times[j] && (t == 0 || times[j] < t)) t = times[j];
+        if (r->service_version.len)
+            (void)fw_deploy_observe_version(p->cfg.deploy, r->service_name, r->service_version,
+                                            r->environment, t);
+        i = j;
+    }
+}
+
+static void observe_span_versions(fw_pipeline *p, const fw_span *spans, size_t n)
+{
+    const fw_resource *res[64];
+    uint64_t times[64];
+    for (size_t i = 0; i < n; i += 64) {
+        size_t k = n - i < 64 ? n - i : 64;
+        for (size_t j = 0; j < k; j++) {
+            res[j] = spans[i + j].resource;
+            times[j] = spans[i + j].start_ns;
+        }
+        observe_versions(p, res, times, k);
+    }
+}
+
+static void observe_log_versions(fw_pipeline *p, const fw_log_record *recs, size_t n)
+{
+    const fw_resource *res[64];
+    uint64_t times[64];
+    for (size_t i = 0; i < n; i += 64) {
+        size_t k = n - i < 64 ? n - i : 64;
+        for (size_t j = 0; j < k; j++) {
+            res[j] = recs[i + j].resource;
+            times[j] = recs[i + j].time_ns ? recs[i + j].time_ns : recs[i + j].observed_time_ns;
+        }
+        observe_versions(p, res, times, k);
+    }
+}
+
 /* Store (acceptance), then RED and topology. Only the store can refuse. */
 static int feed_spans(fw_pipeline *p, const fw_span *spans, size_t n, uint64_t now_ns)
 {
@@ -259,6 +329,7 @@ static int feed_spans(fw_pipeline *p, const fw_span *spans, size_t n, uint64_t n
     rv = fw_store_add_classified(p->store, spans, cls, n);
     if (rv) goto out;
     if (p->cfg.red && p->cfg.intern) feed_red(p, spans, cls, weights, n);
+    if (p->cfg.deploy) observe_span_versions(p, spans, n);
     /* The topology is best effort: a failure to group costs edges, never
      * the acknowledged spans. */
     if (p->cfg.topo && feed_topo(p, spans, cls, weights, n, now_ns) != 0)
@@ -350,6 +421,8 @@ int fw_pipeline_push_logs(fw_pipeline *p, fw_protocol proto, fw_log_batch *batch
         fw_stats_add(&st->rejected[FW_SIGNAL_LOGS][proto][FW_REJECT_OVERLOAD], kept);
         return FW_ERR_OVERLOAD;
     }
+    if (p->cfg.deploy) observe_log_versions(p, batch->records, kept);
+    if (p->cfg.patterns) feed_patterns(p, batch->records, kept);
     fw_stats_add(&st->accepted[FW_SIGNAL_LOGS][proto], kept);
     return 0;
 }

@@ -1558,6 +1558,81 @@ size_t fw_store_get_trace(fw_store *s, const uint8_t trace_id[FW_TRACE_ID_LEN],
     return visited;
 }
 
+/* ---- log filters: severity and text (fw_log_query) ---- */
+
+/* The record's severity: its number, or the level its text names. */
+static int32_t log_severity(const fw_log_record *r)
+{
+    static const struct {
+        const char *name;
+        int32_t num;
+    } levels[] = {{"trace", 1}, {"debug", 5}, {"info", 9},  {"warn", 13},
+                  {"warning", 13}, {"error", 17}, {"fatal", 21}, {"critical", 21}};
+    if (r->severity_number > 0)
+        return r->severity_number;
+    for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
+        if (r->severity_text.ptr && fw_str_ieq(r->severity_text, levels[i].name))
+            return levels[i].num;
+    return 0;
+}
+
+static unsigned char ascii_lower(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + ('a' - 'A')) : c;
+}
+
+/* ASCII case-insensitive search of |needle| (|m| > 0) in |hay|. */
+static bool str_icontains(fw_str hay, const char *needle, size_t m)
+{
+    if (!hay.ptr || hay.len < m)
+        return false;
+    const unsigned char *h = (const unsigned char *)hay.ptr;
+    const unsigned char *nd = (const unsigned char *)needle;
+    unsigned char first = ascii_lower(nd[0]);
+    for (size_t i = 0; i + m <= hay.len; i++) {
+        if (ascii_lower(h[i]) != first)
+            continue;
+        size_t k = 1;
+        while (k < m && ascii_lower(h[i + k]) == ascii_lower(nd[k]))
+            k++;
+        if (k == m)
+            return true;
+    }
+    return false;
+}
+
+/* Any string inside |v| (arrays and kvlists walked to a bounded depth). */
+static bool value_icontains(const fw_value *v, const char *needle, size_t m, unsigned depth)
+{
+    switch (v->type) {
+    case FW_VALUE_STRING:
+        return str_icontains(v->u.str, needle, m);
+    case FW_VALUE_ARRAY:
+        for (size_t i = 0; depth < 8u && i < v->u.array.n; i++)
+            if (value_icontains(&v->u.array.items[i], needle, m, depth + 1u))
+                return true;
+        return false;
+    case FW_VALUE_KVLIST:
+        for (size_t i = 0; depth < 8u && i < v->u.kvlist.n; i++)
+            if (value_icontains(&v->u.kvlist.items[i].value, needle, m, depth + 1u))
+                return true;
+        return false;
+    default:
+        return false;
+    }
+}
+
+static bool log_text_matches(const fw_log_record *r, const char *text)
+{
+    size_t m = strlen(text);
+    if (value_icontains(&r->body, text, m, 0))
+        return true;
+    for (size_t i = 0; i < r->attrs.n; i++)
+        if (value_icontains(&r->attrs.items[i].value, text, m, 0))
+            return true;
+    return false;
+}
+
 static bool log_matches(const fw_log_query *q, const store_log_node *n)
 {
     const fw_log_record *r = &n->rec;
@@ -1575,6 +1650,10 @@ static bool log_matches(const fw_log_query *q, const store_log_node *n)
         if (!sn.ptr || sn.len != len || memcmp(sn.ptr, q->service, len) != 0)
             return false;
     }
+    if (q->severity_min > 0 && log_severity(r) < q->severity_min)
+        return false;
+    if (q->text && q->text[0] && !log_text_matches(r, q->text))
+        return false;
     return true;
 }
 

@@ -20,6 +20,8 @@ typedef struct fw_api fw_api;
 struct fw_red;
 struct fw_topo;
 struct fw_intern;
+struct fw_deploy_store;
+struct fw_patterns;
 
 typedef struct fw_api_config {
     size_t max_body;
@@ -43,6 +45,14 @@ void fw_api_set_server(fw_api *a, const fw_server *server);
  * (and the store's). Call before the handler serves requests. */
 void fw_api_set_analytics(fw_api *a, struct fw_red *red, struct fw_topo *topo,
                           struct fw_intern *intern);
+/* Added: the deployment store behind GET/POST /api/v1/deployments
+ * (borrowed for the API's life; NULL = those endpoints answer 503). Call
+ * before the handler serves requests. */
+void fw_api_set_deployments(fw_api *a, struct fw_deploy_store *deploy);
+/* Added: the log pattern miner behind GET /api/v1/logs/patterns (borrowed
+ * for the API's life; NULL = that endpoint answers 503). Call before the
+ * handler serves requests. */
+void fw_api_set_patterns(fw_api *a, struct fw_patterns *patterns);
 /* /readyz answers 200 once set (listeners bound, storage open). */
 void fw_api_set_ready(fw_api *a, bool ready);
 fw_http_handler fw_api_handler(fw_api *a);

@@ -17,6 +17,8 @@ struct fw_intern;
 struct fw_red;
 struct fw_topo;
 struct fw_throttle_rules;
+struct fw_deploy_store;
+struct fw_patterns;
 
 typedef struct fw_pipeline fw_pipeline;
 
@@ -30,6 +32,10 @@ typedef struct fw_pipeline_config {
     struct fw_topo *topo;
     const struct fw_throttle_rules *throttle_rules;
     unsigned partitions;
+    /* Deployment inference from service.version (borrowed, optional). */
+    struct fw_deploy_store *deploy;
+    /* Log pattern mining (borrowed, optional). */
+    struct fw_patterns *patterns;
 } fw_pipeline_config;
 
 /* Adjusted count of a span from its W3C tracestate (OpenTelemetry "ot"

@@ -78,6 +78,15 @@ typedef struct fw_log_query {
     uint64_t from_ns;    /* 0 = unbounded */
     uint64_t to_ns;      /* 0 = unbounded */
     size_t limit;        /* 0 = no limit */
+    /* Added: records whose severity_number (or, when that is 0, whose
+     * severity_text names a level: trace debug info warn error fatal) is at
+     * least this; 0 = any. */
+    int32_t severity_min;
+    /* Added: an ASCII case-insensitive substring of the body (every string
+     * of a structured body) or of a string attribute value; NULL or "" =
+     * any. Borrowed for the call; the caller bounds its length (the API:
+     * 256 bytes). */
+    const char *text;
 } fw_log_query;
 
 /* Log records matching |q|, newest first. Returns how many were visited. */
