@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli_internal.h"
@@ -279,13 +280,19 @@ int fw_cli_serve_run(const fw_config *cfg)
            fw_server_bound_addr(server, 2), cfg->data_dir);
     fw_api_set_ready(api, true);
 
+    /* Wait for a stop signal; once a second run the housekeeping that
+     * must not depend on telemetry arriving (topology join waits, expiry). */
     for (;;) {
-        rv = sigwait(&stop_signals, &sig);
-        if (rv == 0) break;
-        if (rv != EINTR) {
-            fprintf(stderr, "flywheel serve: sigwait: %s\n", strerror(rv));
+        struct timespec tick = {.tv_sec = 1, .tv_nsec = 0};
+        sig = sigtimedwait(&stop_signals, NULL, &tick);
+        if (sig == SIGINT || sig == SIGTERM) break;
+        if (sig < 0 && errno != EAGAIN && errno != EINTR) {
+            fprintf(stderr, "flywheel serve: sigtimedwait: %s\n", strerror(errno));
             break;
         }
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        fw_pipeline_tick(pipeline, (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec);
     }
     fw_log(FW_LOG_INFO, "serve", "stopping signal=%s grace_s=%llu",
            sig == SIGINT    ? "SIGINT"

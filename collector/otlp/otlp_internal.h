@@ -8,6 +8,7 @@
 #include <protobuf-c/protobuf-c.h>
 #include "flywheel/arena.h"
 #include "flywheel/error.h"
+#include "flywheel/model.h"
 #include "google/rpc/error_details.pb-c.h"
 #include "google/rpc/status.pb-c.h"
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb-c.h"
@@ -49,6 +50,26 @@ typedef Opentelemetry__Proto__Collector__Logs__V1__ExportLogsServiceRequest fw_p
  * 0, FW_ERR_INVALID (|err| set) or FW_ERR_NOMEM. */
 FW_WUR int fw__otlp_pb_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t n,
                               fw_arena *arena, ProtobufCMessage **out, fw_parse_error *err);
+
+/* The wire-structure pre-scan of fw__otlp_pb_unpack alone: 0 or
+ * FW_ERR_INVALID with |err| set (same errors as fw__otlp_pb_unpack). */
+FW_WUR int fw__otlp_pb_check(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t n,
+                             fw_parse_error *err);
+
+/* fw__otlp_wire_traces declines a request it cannot decode exactly like
+ * protobuf-c + the converter (a singular field given twice): the caller
+ * then takes that general path. Positive, never an FW_ERR_* code. */
+#define FW__OTLP_WIRE_FALLBACK 1
+
+/* Decodes an ExportTraceServiceRequest that fw__otlp_pb_check accepted
+ * straight into the model (otlp_wire.c). |out| must be zeroed. 0,
+ * FW_ERR_INVALID / FW_ERR_NOMEM (|err| set) or FW__OTLP_WIRE_FALLBACK. */
+FW_WUR int fw__otlp_wire_traces(const uint8_t *p, size_t n, fw_arena *arena, fw_span_batch *out,
+                                fw_parse_error *err);
+
+/* Fills a resource's service_name, service_version, service_namespace and
+ * environment from its attributes (otlp_model.c). */
+void fw__otlp_resource_names(fw_resource *r);
 
 /* Parses OTLP/JSON text into a message of type |desc| in |arena| using the
  * descriptor (lowerCamelCase or snake_case keys, hex ids, base64 bytes,

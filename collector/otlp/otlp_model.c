@@ -178,6 +178,13 @@ static int conv_resource(conv *c, const fw_pb_resource *in, const char *schema_u
         r->dropped_attributes_count = in->dropped_attributes_count;
     }
     r->schema_url = conv_str(schema_url);
+    fw__otlp_resource_names(r);
+    *out = r;
+    return 0;
+}
+
+void fw__otlp_resource_names(fw_resource *r)
+{
     /* One pass would be faster, but resources are few per request. */
     r->service_name = attr_str(&r->attrs, "service.name");
     if (!r->service_name.ptr)
@@ -187,8 +194,6 @@ static int conv_resource(conv *c, const fw_pb_resource *in, const char *schema_u
     r->environment = attr_str(&r->attrs, "deployment.environment.name");
     if (!r->environment.ptr)
         r->environment = attr_str(&r->attrs, "deployment.environment");
-    *out = r;
-    return 0;
 }
 
 static int conv_scope(conv *c, const fw_pb_scope *in, const char *schema_url, fw_scope **out)
@@ -451,8 +456,21 @@ int fw_otlp_decode_traces(fw_otlp_encoding enc, const uint8_t *p, size_t n, fw_a
     err->reason = NULL;
     err->detail[0] = '\0';
     memset(out, 0, sizeof(*out));
+    int rv;
+    if (enc == FW_OTLP_PROTOBUF) {
+        /* Hot path: validate the wire, then decode straight into the model. */
+        if ((rv = fw__otlp_pb_check(FW_OTLP_TRACE_REQUEST_DESC, p, n, err)))
+            return rv;
+        rv = fw__otlp_wire_traces(p, n, arena, out, err);
+        if (rv != FW__OTLP_WIRE_FALLBACK) {
+            if (rv)
+                memset(out, 0, sizeof(*out));
+            return rv;
+        }
+        memset(out, 0, sizeof(*out));
+    }
     ProtobufCMessage *msg;
-    int rv = unpack(enc, FW_OTLP_TRACE_REQUEST_DESC, p, n, arena, &msg, err);
+    rv = unpack(enc, FW_OTLP_TRACE_REQUEST_DESC, p, n, arena, &msg, err);
     if (rv)
         return rv;
     conv c = {arena, err, enc == FW_OTLP_JSON ? FW_OTLP_REASON_JSON : FW_OTLP_REASON_PB};

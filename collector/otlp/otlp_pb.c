@@ -200,11 +200,10 @@ static int pb_scan_message(pb_scan *s, const ProtobufCMessageDescriptor *desc, c
     return 0;
 }
 
-int fw__otlp_pb_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t n,
-                       fw_arena *arena, ProtobufCMessage **out, fw_parse_error *err)
+int fw__otlp_pb_check(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t n,
+                      fw_parse_error *err)
 {
     static const uint8_t empty[1] = {0};
-    *out = NULL;
     if (!p || n == 0) {
         p = empty;
         n = 0;
@@ -221,8 +220,22 @@ int fw__otlp_pb_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *p,
         s.track = true;
         if (pb_scan_message(&s, desc, p, p + n) == 0)
             fw__otlp_error(err, FW_OTLP_REASON_PB, "malformed protobuf"); /* unreachable */
-        return rv;
     }
+    return rv;
+}
+
+int fw__otlp_pb_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t n,
+                       fw_arena *arena, ProtobufCMessage **out, fw_parse_error *err)
+{
+    static const uint8_t empty[1] = {0};
+    *out = NULL;
+    if (!p || n == 0) {
+        p = empty;
+        n = 0;
+    }
+    int rv = fw__otlp_pb_check(desc, p, n, err);
+    if (rv)
+        return rv;
 
     ProtobufCAllocator alloc;
     fw_arena_protobuf_allocator(arena, &alloc);

@@ -137,7 +137,7 @@ double fw_pipeline_sampling_weight(fw_str ts)
     return 1.0;
 }
 
-static void maybe_tick(fw_pipeline *p, uint64_t now_ns)
+void fw_pipeline_tick(fw_pipeline *p, uint64_t now_ns)
 {
     uint64_t last = atomic_load_explicit(&p->last_tick_ns, memory_order_relaxed);
     if (now_ns >= last && now_ns - last < PIPELINE_TICK_NS) return;
@@ -317,7 +317,7 @@ static void observe_log_versions(fw_pipeline *p, const fw_log_record *recs, size
 /* Store (acceptance), then RED and topology. Only the store can refuse. */
 static int feed_spans(fw_pipeline *p, const fw_span *spans, size_t n, uint64_t now_ns)
 {
-    maybe_tick(p, now_ns);
+    fw_pipeline_tick(p, now_ns);
     fw_span_class *cls = malloc(n * sizeof *cls);
     double *weights = malloc(n * sizeof *weights);
     int rv = FW_ERR_NOMEM;
@@ -416,7 +416,7 @@ int fw_pipeline_push_logs(fw_pipeline *p, fw_protocol proto, fw_log_batch *batch
     if (kept == 0)
         return 0;
 
-    maybe_tick(p, now_ns);
+    fw_pipeline_tick(p, now_ns);
     if (fw_store_add_logs(p->store, batch->records, kept) != 0) {
         fw_stats_add(&st->rejected[FW_SIGNAL_LOGS][proto][FW_REJECT_OVERLOAD], kept);
         return FW_ERR_OVERLOAD;

@@ -649,7 +649,21 @@ static void pend_expire(observe_ctx *c, uint64_t now_ns)
 static void pend_add(observe_ctx *c, const pending *e)
 {
     pending_table *pt = &c->p->pend;
-    uint32_t idx;
+    uint32_t idx = pend_find(pt, e->trace_id, e->key, e->role);
+    if (idx != NIL) {
+        /* The same span again (an SDK retrying an export, or replayed ids):
+         * one entry per key, so a retry neither counts twice nor grows a
+         * probe chain of equal keys. The entry keeps its place (and its
+         * arrival time) in the arrival-ordered list. */
+        pending *d = &pt->slab[idx];
+        uint32_t prev = d->prev, next = d->next;
+        uint64_t arrival = d->arrival_ns;
+        *d = *e;
+        d->prev = prev;
+        d->next = next;
+        d->arrival_ns = arrival;
+        return;
+    }
     if (pt->count >= c->t->cfg.max_pending && pt->head != NIL) {
         idx = pt->head;
         pend_settle(c, &pt->slab[idx]);

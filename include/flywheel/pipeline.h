@@ -38,6 +38,12 @@ typedef struct fw_pipeline_config {
     struct fw_patterns *patterns;
 } fw_pipeline_config;
 
+/* Housekeeping at |now_ns| (arrival clock): store, RED and pattern expiry,
+ * topology join waits. Runs at most once a second however often it is
+ * called; ingest calls it too, and the server calls it on a timer so that
+ * waits end even when no telemetry arrives. Thread-safe. */
+void fw_pipeline_tick(fw_pipeline *p, uint64_t now_ns);
+
 /* Adjusted count of a span from its W3C tracestate (OpenTelemetry "ot"
  * entry: th:<hex rejection threshold> or the older p:<power of two>):
  * 1 / sampling probability; 1 when absent or unparsable. */

@@ -185,6 +185,9 @@ static int fill_span(gen_span_store *st, unsigned k, uint64_t *rng, const uint8_
     case 2: /* checkout: HTTP server */
         sp->kind = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_SERVER;
         sp->name = (char *)"POST /checkout/{id}";
+        /* W3C flags: sampled, and "parent is remote" (bits 8 and 9) — the
+         * caller is frontend, in another process, so the topology joins it. */
+        sp->flags = 0x301u;
         add_str(st, "http.request.method", "POST");
         add_str(st, "http.route", "/checkout/{id}");
         add_int(st, "http.response.status_code", status_code);

@@ -251,6 +251,27 @@ static void test_join_client_first(void **state)
     fw_topo_snapshot_free(&snap);
 }
 
+/* Regression (pend_find slowed down as replayed ids piled up equal keys):
+ * a client span exported again before its server child arrives is one
+ * pending entry and one call. */
+static void test_retried_client_span_is_one_pending_call(void **state)
+{
+    env *e = *state;
+    tspan c, s;
+    http_pair(&c, &s, 0x13, 0x22, 200);
+    for (int i = 0; i < 50; i++) send(e, &c.span, NOW0 + (uint64_t)i * MS);
+    fw_topo_stats st;
+    fw_topo_get_stats(e->topo, &st);
+    assert_int_equal(st.pending, 1);
+    send(e, &s.span, NOW0 + 100 * MS);
+    fw_topo_get_stats(e->topo, &st);
+    assert_int_equal(st.joins, 1);
+    assert_int_equal(st.pending, 0);
+    fw_red_totals t;
+    assert_int_equal(edge_red(e, "frontend", "checkout", &t), 0);
+    assert_true(t.requests == 1.0);
+}
+
 static void test_join_server_first(void **state)
 {
     env *e = *state;
@@ -853,6 +874,7 @@ int main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
         T(test_join_client_first),
         T(test_join_server_first),
+        T(test_retried_client_span_is_one_pending_call),
         T(test_join_in_one_batch_and_self_edge),
         T(test_server_with_local_parent_does_not_wait),
         T(test_virtual_node_naming_and_typing),
