@@ -14,8 +14,10 @@
 #include <time.h>
 
 #include "api_internal.h"
+#include "flywheel/deploy.h"
 #include "flywheel/limits.h"
 #include "flywheel/model.h"
+#include "flywheel/patterns.h"
 
 /* Largest body the API builds; lists past it are cut ("truncated": true). */
 #define API_RESP_MAX_DEFAULT (16u * 1024u * 1024u)
@@ -482,6 +484,82 @@ static int metric(fw_buf *b, const char *name, const char *type, const char *hel
     return rv;
 }
 
+/* One self-metric of a table below: its name, type, help and the value. */
+typedef struct metric_row {
+    const char *name;
+    const char *type;
+    const char *help;
+    uint64_t value;
+} metric_row;
+
+static int metric_rows(fw_buf *b, const metric_row *rows, size_t n)
+{
+    int rv = 0;
+    for (size_t i = 0; i < n && !rv; i++)
+        rv = metric(b, rows[i].name, rows[i].type, rows[i].help, rows[i].value);
+    return rv;
+}
+
+/* The deployment store's families; nothing without a store. */
+static int render_deploy_metrics(fw_api *a, fw_buf *b)
+{
+    fw_deploy_store *ds = atomic_load_explicit(&a->deploy, memory_order_acquire);
+    if (!ds)
+        return 0;
+    fw_deploy_stats st;
+    fw_deploy_get_stats(ds, &st);
+    const metric_row rows[] = {
+        {"flywheel_deployments_services", "gauge",
+         "Services tracked for deployment inference.", st.services},
+        {"flywheel_deployments_versions", "gauge",
+         "Known service versions held for deployment inference.", st.versions},
+        {"flywheel_deployments_recorded_total", "counter",
+         "Deployments recorded through POST /api/v1/deployments.", st.recorded},
+        {"flywheel_deployments_inferred_total", "counter",
+         "Deployments inferred from a new service.version in telemetry.", st.inferred},
+        {"flywheel_deployments_services_refused_total", "counter",
+         "Version observations refused over the tracked-services cap.", st.services_refused},
+        {"flywheel_deployments_versions_evicted_total", "counter",
+         "Known versions forgotten over the per-service versions cap.", st.versions_evicted},
+        {"flywheel_deployments_ignored_total", "counter",
+         "Version observations ignored (over-long or NUL-holding strings).", st.ignored},
+        {"flywheel_deployments_write_errors_total", "counter",
+         "Deployment database writes that failed.", st.write_errors},
+    };
+    return metric_rows(b, rows, sizeof rows / sizeof rows[0]);
+}
+
+/* The log pattern miner's families; nothing without a miner. */
+static int render_patterns_metrics(fw_api *a, fw_buf *b)
+{
+    fw_patterns *pm = atomic_load_explicit(&a->patterns, memory_order_acquire);
+    if (!pm)
+        return 0;
+    fw_patterns_stats st;
+    fw_patterns_get_stats(pm, &st);
+    const metric_row rows[] = {
+        {"flywheel_log_patterns_lines_total", "counter",
+         "Log lines mined into a pattern, overflow included.", st.lines},
+        {"flywheel_log_patterns_ignored_total", "counter",
+         "Empty or blank log bodies not mined.", st.ignored},
+        {"flywheel_log_patterns_truncated_total", "counter",
+         "Log lines cut at the line length or token limit before mining.", st.truncated},
+        {"flywheel_log_patterns_overflow_total", "counter",
+         "Log lines counted in a service's <other> pattern.", st.overflow},
+        {"flywheel_log_patterns_dropped_total", "counter",
+         "Log lines not counted (service cap or memory limit).", st.dropped},
+        {"flywheel_log_patterns_expired_total", "counter",
+         "Patterns dropped after the retention without an occurrence.", st.expired},
+        {"flywheel_log_patterns_services", "gauge", "Services with log patterns held.",
+         st.services},
+        {"flywheel_log_patterns_held", "gauge",
+         "Log patterns held, overflow patterns included.", st.patterns},
+        {"flywheel_log_patterns_memory_used_bytes", "gauge",
+         "Bytes held by the log pattern miner.", st.memory_used},
+    };
+    return metric_rows(b, rows, sizeof rows / sizeof rows[0]);
+}
+
 static void route_metrics(fw_api *a, const fw_http_request *req, fw_str tail,
                           fw_http_response *resp)
 {
@@ -535,6 +613,10 @@ static void route_metrics(fw_api *a, const fw_http_request *req, fw_str tail,
     }
     if (!rv)
         rv = fw__api_render_analytics_metrics(a, b);
+    if (!rv)
+        rv = render_deploy_metrics(a, b);
+    if (!rv)
+        rv = render_patterns_metrics(a, b);
     if (rv) {
         fw__api_respond_error(resp, 500, "metrics do not fit the response limit");
         return;

@@ -106,6 +106,52 @@ static void listener_from(fw_listener_config *l, const char *name, const fw_list
     l->handler = handler;
 }
 
+
+/* Adds the configured throttling types and phrases (comma-separated) to
+ * the default rule set. 0 or a negative fw_err after printing why. */
+static int add_throttle_rules(fw_throttle_rules *rules, const fw_config *cfg)
+{
+    const struct {
+        const char *list, *key;
+        unsigned fields;
+        fw_throttle_kind kind;
+    } sources[] = {
+        {cfg->throttle_exception_types, "throttling.exception_types", FW_THROTTLE_F_TYPES,
+         FW_THROTTLE_EQUALS},
+        {cfg->throttle_messages, "throttling.messages", FW_THROTTLE_F_MESSAGES,
+         FW_THROTTLE_CONTAINS},
+    };
+    for (size_t s = 0; s < sizeof sources / sizeof sources[0]; s++) {
+        const char *p = sources[s].list;
+        while (*p) {
+            while (*p == ',' || *p == ' ') p++;
+            const char *end = p;
+            while (*end && *end != ',') end++;
+            const char *last = end;
+            while (last > p && last[-1] == ' ') last--;
+            size_t len = (size_t)(last - p);
+            if (len) {
+                char pattern[FW_THROTTLE_MAX_PATTERN + 1];
+                const char *why = NULL;
+                int rv = FW_ERR_TOO_LARGE;
+                if (len <= FW_THROTTLE_MAX_PATTERN) {
+                    memcpy(pattern, p, len);
+                    pattern[len] = '\0';
+                    rv = fw_throttle_rules_add(rules, sources[s].fields, sources[s].kind,
+                                               pattern, &why);
+                }
+                if (rv) {
+                    fprintf(stderr, "flywheel serve: %s: \"%.*s\": %s\n", sources[s].key,
+                            (int)(len > 64 ? 64 : len), p, why ? why : fw_strerror(rv));
+                    return rv;
+                }
+            }
+            p = end;
+        }
+    }
+    return 0;
+}
+
 int fw_cli_serve_run(const fw_config *cfg)
 {
     int status = FW_EXIT_STARTUP, rv, sig = 0;
@@ -150,6 +196,7 @@ int fw_cli_serve_run(const fw_config *cfg)
         fprintf(stderr, "flywheel serve: throttle rules: %s\n", fw_strerror(rv));
         goto fail_intern;
     }
+    if ((rv = add_throttle_rules(rules, cfg)) != 0) goto fail_rules;
     fw_red_config red_cfg = {
         .retention_ns = retention_ns,
         .max_series = SERVE_RED_MAX_SERIES,

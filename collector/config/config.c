@@ -103,6 +103,12 @@ static const cfg_entry cfg_table[] = {
         h2_max_concurrent_streams, "Concurrent HTTP/2 streams per connection."),
     NUM("server.shutdown_grace", CFG_DURATION, 10, 0, 1 * HOUR, shutdown_grace_s,
         "On SIGINT/SIGTERM, in-flight requests get this long to finish."),
+    STR("throttling.exception_types", CFG_STRING, "", throttle_exception_types,
+        "Extra exception/error types that name throttling, comma-separated (matched "
+        "case-insensitively against exception.type and error.type, also after a namespace)."),
+    STR("throttling.messages", CFG_STRING, "", throttle_messages,
+        "Extra phrases that name throttling, comma-separated (matched case-insensitively "
+        "inside exception messages, status messages and log bodies)."),
     NUM("log.level", CFG_LOG_LEVEL, FW_LOG_INFO, 0, 0, log_level,
         "Least severe level written to stderr."),
     NUM("log.format", CFG_LOG_FORMAT, FW_LOG_LOGFMT, 0, 0, log_format,

@@ -39,6 +39,9 @@ typedef struct fw_config {
     uint64_t header_timeout_s;        /* server.header_timeout */
     uint64_t h2_max_concurrent_streams; /* server.h2_max_concurrent_streams */
     uint64_t shutdown_grace_s;        /* server.shutdown_grace */
+    /* SPEC 4: the throttling rule set is data; these extend the defaults. */
+    char throttle_exception_types[FW_CONFIG_STR_MAX]; /* throttling.exception_types */
+    char throttle_messages[FW_CONFIG_STR_MAX];        /* throttling.messages */
     fw_log_level log_level;           /* log.level */
     fw_log_format log_format;         /* log.format: logfmt|json */
 } fw_config;

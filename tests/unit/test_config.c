@@ -537,6 +537,26 @@ static void test_example_config_matches_defaults(void **state)
     assert_memory_equal(&c, &d, sizeof c);
 }
 
+/* SPEC 4: the throttling rule set is data, extendable from the file. */
+static void test_throttling_keys(void **state)
+{
+    (void)state;
+    fw_config c;
+    char err[256] = "";
+    fw_config_defaults(&c);
+    assert_string_equal(c.throttle_exception_types, "");
+    assert_string_equal(c.throttle_messages, "");
+    const char *yaml = "throttling:\n"
+                       "  exception_types: \"QuotaExceeded, BackoffError\"\n"
+                       "  messages: quota exhausted\n";
+    assert_int_equal(fw_config_load_yaml(&c, "t.yaml", yaml, strlen(yaml), err, sizeof err), 0);
+    assert_string_equal(c.throttle_exception_types, "QuotaExceeded, BackoffError");
+    assert_string_equal(c.throttle_messages, "quota exhausted");
+    assert_int_equal(fw_config_set(&c, "throttling.messages", "slow down please", err, sizeof err),
+                     0);
+    assert_string_equal(c.throttle_messages, "slow down please");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -556,6 +576,7 @@ int main(void)
         cmocka_unit_test(test_help_lists_every_key),
         cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_example_config_matches_defaults),
+        cmocka_unit_test(test_throttling_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
