@@ -2,8 +2,9 @@
  * handler called directly (as test_api.c does), on a real fw_deploy store
  * in a temporary directory and a pinned clock: stored objects, timestamp
  * forms, 400s naming the field, 413/415, listing order, filters, limits,
- * bad parameters, inferred deployments, truncation and the 503 without a
- * store. Responses are parsed with jansson. */
+ * bad parameters, inferred deployments, truncation, the 503 without a
+ * store, and the store's flywheel_deployments_* families in GET /metrics.
+ * Responses are parsed with jansson. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -420,6 +421,130 @@ static void test_no_store_503(void **state)
     json_decref(get(f, NULL, 200));
 }
 
+/* ---- GET /metrics ---- */
+
+/* The value of the unlabelled series |name| in the exposition |text|; fails
+ * the test unless the family has exactly one "# HELP" line, exactly one
+ * "# TYPE name <type>" line and exactly one sample with an integer value. */
+static uint64_t prom_value(const char *text, size_t len, const char *name, const char *type)
+{
+    size_t nlen = strlen(name);
+    int helps = 0, types = 0, samples = 0;
+    uint64_t value = 0;
+    char want_type[160];
+    snprintf(want_type, sizeof(want_type), "# TYPE %s %s", name, type);
+    for (size_t i = 0; i < len;) {
+        const char *line = text + i;
+        const char *nl = memchr(line, '\n', len - i);
+        size_t ll = nl ? (size_t)(nl - line) : len - i;
+        i += ll + 1;
+        if (ll > 7 && strncmp(line, "# HELP ", 7) == 0 && ll > 7 + nlen &&
+            strncmp(line + 7, name, nlen) == 0 && line[7 + nlen] == ' ')
+            helps++;
+        if (strncmp(line, "# TYPE ", 7) == 0 && ll > 7 + nlen &&
+            strncmp(line + 7, name, nlen) == 0 && line[7 + nlen] == ' ') {
+            types++;
+            if (ll != strlen(want_type) || strncmp(line, want_type, ll) != 0)
+                fail_msg("%.*s: want %s", (int)ll, line, want_type);
+        }
+        if (ll > nlen && strncmp(line, name, nlen) == 0 && line[nlen] == ' ') {
+            samples++;
+            value = 0;
+            if (ll == nlen + 1) fail_msg("%s: no value", name);
+            for (size_t k = nlen + 1; k < ll; k++) {
+                if (line[k] < '0' || line[k] > '9' || value > (UINT64_MAX - 9u) / 10u)
+                    fail_msg("%s: not an integer: %.*s", name, (int)ll, line);
+                value = value * 10u + (uint64_t)(line[k] - '0');
+            }
+        }
+    }
+    if (helps != 1 || types != 1 || samples != 1)
+        fail_msg("%s: %d HELP, %d TYPE, %d samples; want 1 each", name, helps, types, samples);
+    return value;
+}
+
+static void get_metrics(fixture *f, fw_http_response *resp)
+{
+    fw_http_request req = {0};
+    req.method = FW_HTTP_GET;
+    req.path = FW_STR_LIT("/metrics");
+    req.query = (fw_str){"", 0};
+    req.http_major = 1;
+    fw_http_response_init(resp, f->h.max_resp_body);
+    f->h.handle(f->h.ctx, &req, resp);
+    assert_int_equal(resp->status, 200);
+}
+
+static bool contains(const fw_http_response *resp, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (size_t i = 0; i + n <= resp->body.len; i++)
+        if (memcmp(resp->body.data + i, needle, n) == 0) return true;
+    return false;
+}
+
+typedef struct deploy_want {
+    uint64_t services, versions, recorded, inferred, ignored;
+} deploy_want;
+
+static void expect_deploy_metrics(fixture *f, const deploy_want *w)
+{
+    fw_http_response resp;
+    get_metrics(f, &resp);
+    const char *t = (const char *)resp.body.data;
+    size_t n = resp.body.len;
+    assert_int_equal(prom_value(t, n, "flywheel_deployments_services", "gauge"), w->services);
+    assert_int_equal(prom_value(t, n, "flywheel_deployments_versions", "gauge"), w->versions);
+    assert_int_equal(prom_value(t, n, "flywheel_deployments_recorded_total", "counter"),
+                     w->recorded);
+    assert_int_equal(prom_value(t, n, "flywheel_deployments_inferred_total", "counter"),
+                     w->inferred);
+    assert_int_equal(prom_value(t, n, "flywheel_deployments_ignored_total", "counter"), w->ignored);
+    assert_int_equal(
+        prom_value(t, n, "flywheel_deployments_services_refused_total", "counter"), 0);
+    assert_int_equal(
+        prom_value(t, n, "flywheel_deployments_versions_evicted_total", "counter"), 0);
+    assert_int_equal(prom_value(t, n, "flywheel_deployments_write_errors_total", "counter"), 0);
+    fw_http_response_free(&resp);
+}
+
+/* The store's counters in GET /metrics follow what was recorded, inferred
+ * and ignored; without a store the families are absent. */
+static void test_metrics(void **state)
+{
+    fixture *f = *state;
+    expect_deploy_metrics(f, &(deploy_want){0});
+
+    assert_int_equal(fw_deploy_observe_version(f->ds, FW_STR_LIT("pay"), FW_STR_LIT("1.0"),
+                                               FW_STR_NULL, T0),
+                     0);
+    assert_int_equal(fw_deploy_observe_version(f->ds, FW_STR_LIT("pay"), FW_STR_LIT("1.1"),
+                                               FW_STR_NULL, T0 + SEC),
+                     1);
+    /* Flipping back and forth infers nothing more. */
+    assert_int_equal(fw_deploy_observe_version(f->ds, FW_STR_LIT("pay"), FW_STR_LIT("1.0"),
+                                               FW_STR_NULL, T0 + 2 * SEC),
+                     0);
+    json_decref(post(f, "{\"service\":\"cart\",\"version\":\"9\"}", 201));
+    json_decref(post(f, "{\"service\":\"cart\"}", 400)); /* not recorded */
+    char longv[200];
+    memset(longv, 'v', sizeof(longv) - 1);
+    longv[sizeof(longv) - 1] = '\0';
+    assert_int_equal(fw_deploy_observe_version(f->ds, FW_STR_LIT("pay"), fw_str_from(longv),
+                                               FW_STR_NULL, T0 + 3 * SEC),
+                     0);
+    expect_deploy_metrics(f, &(deploy_want){.services = 2, .versions = 3, .recorded = 1,
+                                            .inferred = 1, .ignored = 1});
+
+    fw_api_set_deployments(f->api, NULL);
+    fw_http_response resp;
+    get_metrics(f, &resp);
+    assert_false(contains(&resp, "flywheel_deployments_"));
+    assert_true(contains(&resp, "flywheel_store_spans "));
+    fw_http_response_free(&resp);
+    fw_api_set_deployments(f->api, f->ds);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -430,6 +555,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_get_bad_params, setup, teardown),
         cmocka_unit_test_setup_teardown(test_get_inferred_and_truncation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_store_503, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

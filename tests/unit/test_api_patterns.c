@@ -5,7 +5,8 @@
  * service filter, limit, include_absent, 503 without a miner, bad
  * parameters naming the field; log filters by severity number, name and
  * text fallback, and by a case-insensitive substring of string bodies,
- * structured bodies and attribute values. Responses parsed with jansson. */
+ * structured bodies and attribute values; the miner's flywheel_log_patterns_*
+ * families in GET /metrics. Responses parsed with jansson. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -422,6 +423,102 @@ static void test_logs_filters(void **state)
     assert_int_equal(count_logs(f, longq), 0);
 }
 
+/* ---- GET /metrics ---- */
+
+/* The value of the unlabelled series |name| in the exposition |text|; fails
+ * the test unless the family has exactly one "# HELP" line, exactly one
+ * "# TYPE name <type>" line and exactly one sample with an integer value. */
+static uint64_t prom_value(const char *text, size_t len, const char *name, const char *type)
+{
+    size_t nlen = strlen(name);
+    int helps = 0, types = 0, samples = 0;
+    uint64_t value = 0;
+    char want_type[160];
+    snprintf(want_type, sizeof(want_type), "# TYPE %s %s", name, type);
+    for (size_t i = 0; i < len;) {
+        const char *line = text + i;
+        const char *nl = memchr(line, '\n', len - i);
+        size_t ll = nl ? (size_t)(nl - line) : len - i;
+        i += ll + 1;
+        if (ll > 7 && strncmp(line, "# HELP ", 7) == 0 && ll > 7 + nlen &&
+            strncmp(line + 7, name, nlen) == 0 && line[7 + nlen] == ' ')
+            helps++;
+        if (strncmp(line, "# TYPE ", 7) == 0 && ll > 7 + nlen &&
+            strncmp(line + 7, name, nlen) == 0 && line[7 + nlen] == ' ') {
+            types++;
+            if (ll != strlen(want_type) || strncmp(line, want_type, ll) != 0)
+                fail_msg("%.*s: want %s", (int)ll, line, want_type);
+        }
+        if (ll > nlen && strncmp(line, name, nlen) == 0 && line[nlen] == ' ') {
+            samples++;
+            value = 0;
+            if (ll == nlen + 1) fail_msg("%s: no value", name);
+            for (size_t k = nlen + 1; k < ll; k++) {
+                if (line[k] < '0' || line[k] > '9' || value > (UINT64_MAX - 9u) / 10u)
+                    fail_msg("%s: not an integer: %.*s", name, (int)ll, line);
+                value = value * 10u + (uint64_t)(line[k] - '0');
+            }
+        }
+    }
+    if (helps != 1 || types != 1 || samples != 1)
+        fail_msg("%s: %d HELP, %d TYPE, %d samples; want 1 each", name, helps, types, samples);
+    return value;
+}
+
+
+static bool body_contains(const fw_http_response *resp, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (size_t i = 0; i + n <= resp->body.len; i++)
+        if (memcmp(resp->body.data + i, needle, n) == 0) return true;
+    return false;
+}
+
+/* The miner's counters in GET /metrics: the 56 lines fed in setup (3
+ * templates of "shop" and one of "auth"), blank bodies counted as ignored;
+ * an API without a miner has no flywheel_log_patterns_* family. Runs last:
+ * it feeds the shared miner. */
+static void test_patterns_metrics(void **state)
+{
+    fixture *f = *state;
+    fw_patterns_observe(f->patterns, FW_STR_LIT("shop"), FW_STR_LIT("   "), 9, NOW - MIN, NULL);
+    fw_patterns_observe(f->patterns, FW_STR_LIT("shop"), FW_STR_LIT(""), 9, NOW - MIN, NULL);
+    fw_http_response resp;
+    call(f, FW_HTTP_GET, "/metrics", NULL, &resp);
+    assert_int_equal(resp.status, 200);
+    const char *t = (const char *)resp.body.data;
+    size_t n = resp.body.len;
+    assert_int_equal(prom_value(t, n, "flywheel_log_patterns_lines_total", "counter"), 56);
+    assert_int_equal(prom_value(t, n, "flywheel_log_patterns_ignored_total", "counter"), 2);
+    assert_int_equal(prom_value(t, n, "flywheel_log_patterns_truncated_total", "counter"), 0);
+    assert_int_equal(prom_value(t, n, "flywheel_log_patterns_overflow_total", "counter"), 0);
+    assert_int_equal(prom_value(t, n, "flywheel_log_patterns_dropped_total", "counter"), 0);
+    assert_int_equal(prom_value(t, n, "flywheel_log_patterns_expired_total", "counter"), 0);
+    assert_int_equal(prom_value(t, n, "flywheel_log_patterns_services", "gauge"), 2);
+    assert_int_equal(prom_value(t, n, "flywheel_log_patterns_held", "gauge"), 4);
+    fw_patterns_stats st;
+    fw_patterns_get_stats(f->patterns, &st);
+    assert_true(st.memory_used > 0);
+    assert_int_equal(prom_value(t, n, "flywheel_log_patterns_memory_used_bytes", "gauge"),
+                     st.memory_used);
+    fw_http_response_free(&resp);
+
+    fw_api *a = NULL;
+    assert_int_equal(fw_api_new(NULL, f->store, &f->stats, &a), 0);
+    fw_http_handler h = fw_api_handler(a);
+    fw_http_request req = {0};
+    req.method = FW_HTTP_GET;
+    req.path = FW_STR_LIT("/metrics");
+    req.query = (fw_str){"", 0};
+    fw_http_response_init(&resp, h.max_resp_body);
+    h.handle(h.ctx, &req, &resp);
+    assert_int_equal(resp.status, 200);
+    assert_false(body_contains(&resp, "flywheel_log_patterns_"));
+    assert_true(body_contains(&resp, "flywheel_store_log_records "));
+    fw_http_response_free(&resp);
+    fw_api_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -431,6 +528,7 @@ int main(void)
         cmocka_unit_test(test_patterns_not_enabled),
         cmocka_unit_test(test_patterns_truncated),
         cmocka_unit_test(test_logs_filters),
+        cmocka_unit_test(test_patterns_metrics),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -63,11 +63,17 @@ function probe(url, ca) {
  * opts.tls: {cert, key, ca} applied to the listeners named in opts.tlsOn
  *           (subset of ['otlp_grpc', 'otlp_http', 'api']).
  * opts.set: extra {key: value} passed as --set key=value.
+ * opts.dataDir: an existing --data-dir to use (e.g. a restart on the data of
+ *           an earlier server); the caller owns it and stop() leaves it in
+ *           place. Without it a fresh temporary one is made and stop()
+ *           removes it.
  * Returns {grpcPort, httpPort, apiPort, apiUrl, ca, stop(), stderr(), proc}.
  */
 export async function startServer(opts = {}) {
   const bin = flywheelBin();
-  const dataDir = makeTempDir('data');
+  const ownDataDir = !opts.dataDir;
+  const dataDir = opts.dataDir ?? makeTempDir('data');
+  const dropDataDir = () => { if (ownDataDir) rmSync(dataDir, { recursive: true, force: true }); };
   const args = ['serve',
     '--grpc-listen', '127.0.0.1:0',
     '--http-listen', '127.0.0.1:0',
@@ -117,7 +123,7 @@ export async function startServer(opts = {}) {
     await bound;
   } catch (e) {
     proc.kill('SIGKILL');
-    rmSync(dataDir, { recursive: true, force: true });
+    dropDataDir();
     throw e;
   }
 
@@ -161,10 +167,10 @@ export async function startServer(opts = {}) {
       if (res === null) {
         proc.kill('SIGKILL');
         await exited;
-        rmSync(dataDir, { recursive: true, force: true });
+        dropDataDir();
         throw new Error(`flywheel did not exit within ${STOP_TIMEOUT_MS} ms of SIGTERM\nstderr:\n${stderrTail()}`);
       }
-      rmSync(dataDir, { recursive: true, force: true });
+      dropDataDir();
       return res;
     },
   };
