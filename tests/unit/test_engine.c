@@ -1,0 +1,635 @@
+/* test_engine.c - the investigation engine: change-point detection on
+ * synthetic series, the score arithmetic, and whole investigations over a
+ * simulated shop (frontend -> checkout -> PostgreSQL / DynamoDB, frontend ->
+ * catalog) fed through a real pipeline into store, RED, topology and
+ * deployments, with decoys (an unrelated deployment at the onset,
+ * background errors, a throttled dependency at a steady rate): the rank-1
+ * cause and component are asserted from the parsed JSON. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "flywheel/deploy.h"
+#include "flywheel/intern.h"
+#include "flywheel/investigate.h"
+#include "flywheel/patterns.h"
+#include "flywheel/pipeline.h"
+#include "flywheel/red.h"
+#include "flywheel/semconv.h"
+#include "flywheel/topo.h"
+
+#include "../../investigator/engine/engine_internal.h"
+
+#define SEC 1000000000ull
+#define MIN (60ull * SEC)
+#define NOW (1700000000ull * SEC)
+#define T0 (NOW - 30 * MIN)
+#define RETENTION (7200ull * SEC)
+
+/* ---- change point and scoring ----------------------------------------- */
+
+static void test_changepoint_step(void **state)
+{
+    (void)state;
+    double x[60], w[60];
+    for (size_t i = 0; i < 60; i++) {
+        x[i] = i < 40 ? 0.01 + 0.005 * (double)(i % 3) : 0.30 + 0.01 * (double)(i % 2);
+        w[i] = 10.0;
+    }
+    fw__cp_result r;
+    fw__engine_changepoint(x, w, 60, 6, 0.02, 1.5, &r);
+    assert_true(r.significant);
+    assert_int_equal(r.split, 40);
+    assert_true(r.mean_before < 0.03 && r.mean_after > 0.29);
+}
+
+static void test_changepoint_noise_and_drop(void **state)
+{
+    (void)state;
+    double x[60], w[60];
+    /* Noise around a constant: no significant rise. */
+    for (size_t i = 0; i < 60; i++) {
+        x[i] = 0.05 + ((i * 7) % 5 == 0 ? 0.01 : -0.005);
+        w[i] = 5.0;
+    }
+    fw__cp_result r;
+    fw__engine_changepoint(x, w, 60, 6, 0.02, 1.5, &r);
+    assert_false(r.significant);
+    /* A drop is not an onset. */
+    for (size_t i = 0; i < 60; i++) x[i] = i < 30 ? 0.4 : 0.01;
+    fw__engine_changepoint(x, w, 60, 6, 0.02, 1.5, &r);
+    assert_false(r.significant);
+    /* A rise too small to matter (under min_abs). */
+    for (size_t i = 0; i < 60; i++) x[i] = i < 30 ? 0.001 : 0.004;
+    fw__engine_changepoint(x, w, 60, 6, 0.02, 1.5, &r);
+    assert_false(r.significant);
+    /* Too few points. */
+    fw__engine_changepoint(x, w, 8, 6, 0.02, 1.5, &r);
+    assert_false(r.significant);
+}
+
+static void test_changepoint_skips_empty_steps(void **state)
+{
+    (void)state;
+    double x[50], w[50];
+    for (size_t i = 0; i < 50; i++) {
+        x[i] = i < 25 ? 100.0 : 900.0; /* latency ms */
+        w[i] = (i % 4 == 1) ? 0.0 : 3.0;
+    }
+    x[25] = 0.0; /* an empty step at the change carries no value */
+    w[25] = 0.0;
+    fw__cp_result r;
+    fw__engine_changepoint(x, w, 50, 4, 20.0, 1.5, &r);
+    assert_true(r.significant);
+    assert_int_equal(r.split, 26);
+}
+
+static void test_score_and_timing(void **state)
+{
+    (void)state;
+    fw__score_terms t = {.explained = 1, .novelty = 1, .timing = 1, .specificity = 1,
+                         .corroboration = 1, .penalty = 1};
+    assert_true(fw__engine_score(&t) > 0.999);
+    t.penalty = 0.5;
+    assert_true(fabs(fw__engine_score(&t) - 0.5) < 1e-9);
+    fw__score_terms z = {.timing = 1, .penalty = 1};
+    assert_true(fabs(fw__engine_score(&z) - 0.2) < 1e-9);
+    assert_string_equal(fw__engine_confidence(0.8), "high");
+    assert_string_equal(fw__engine_confidence(0.5), "medium");
+    assert_string_equal(fw__engine_confidence(0.2), "low");
+    uint64_t onset = NOW;
+    assert_true(fw__engine_timing(onset - 60 * SEC, onset) == 1.0);
+    assert_true(fw__engine_timing(onset + 5 * MIN, onset) == 0.1);
+    assert_true(fw__engine_timing(onset - 40 * MIN, onset) == 0.2);
+    double mid = fw__engine_timing(onset - 16 * MIN, onset);
+    assert_true(mid > 0.2 && mid < 1.0);
+}
+
+/* ---- the simulated shop ------------------------------------------------ */
+
+#define SVC_STR(s) {.type = FW_VALUE_STRING, .u.str = FW_STR_LIT(s)}
+
+static fw_attr pod_fe[] = {{FW_STR_LIT("k8s.pod.name"), SVC_STR("frontend-1")}};
+static fw_attr pod_co1[] = {{FW_STR_LIT("k8s.pod.name"), SVC_STR("checkout-1")}};
+static fw_attr pod_co2[] = {{FW_STR_LIT("k8s.pod.name"), SVC_STR("checkout-2")}};
+static fw_attr pod_co3[] = {{FW_STR_LIT("k8s.pod.name"), SVC_STR("checkout-3")}};
+static fw_attr pod_ca[] = {{FW_STR_LIT("k8s.pod.name"), SVC_STR("catalog-1")}};
+
+static fw_resource r_front = {.attrs = {pod_fe, 1}, .service_name = FW_STR_LIT("frontend"),
+                              .service_version = FW_STR_LIT("3.1.0")};
+static fw_resource r_co_old1 = {.attrs = {pod_co1, 1}, .service_name = FW_STR_LIT("checkout"),
+                                .service_version = FW_STR_LIT("1.4.0")};
+static fw_resource r_co_old2 = {.attrs = {pod_co2, 1}, .service_name = FW_STR_LIT("checkout"),
+                                .service_version = FW_STR_LIT("1.4.0")};
+static fw_resource r_co_new = {.attrs = {pod_co3, 1}, .service_name = FW_STR_LIT("checkout"),
+                               .service_version = FW_STR_LIT("1.5.0")};
+static fw_resource r_cat_old = {.attrs = {pod_ca, 1}, .service_name = FW_STR_LIT("catalog"),
+                                .service_version = FW_STR_LIT("2.0.0")};
+static fw_resource r_cat_new = {.attrs = {pod_ca, 1}, .service_name = FW_STR_LIT("catalog"),
+                                .service_version = FW_STR_LIT("2.1.0")};
+static fw_scope scope = {.name = FW_STR_LIT("otel")};
+
+static fw_attr db_attrs[] = {{FW_STR_LIT("db.system"), SVC_STR("postgresql")},
+                             {FW_STR_LIT("db.operation"), SVC_STR("INSERT")}};
+static fw_attr ddb_attrs[] = {{FW_STR_LIT("rpc.system"), SVC_STR("aws-api")},
+                              {FW_STR_LIT("rpc.service"), SVC_STR("DynamoDB")},
+                              {FW_STR_LIT("rpc.method"), SVC_STR("PutItem")}};
+static fw_attr exc_conn[] = {{FW_STR_LIT("exception.type"), SVC_STR("psycopg2.OperationalError")},
+                             {FW_STR_LIT("exception.message"), SVC_STR("connection refused")}};
+static fw_attr exc_thr[] = {{FW_STR_LIT("exception.type"), SVC_STR("ThrottlingException")},
+                            {FW_STR_LIT("exception.message"), SVC_STR("Rate exceeded")}};
+static fw_attr exc_key[] = {{FW_STR_LIT("exception.type"), SVC_STR("KeyError")},
+                            {FW_STR_LIT("exception.message"), SVC_STR("'currency'")}};
+static fw_attr exc_npe[] = {{FW_STR_LIT("exception.type"), SVC_STR("NullPointerException")},
+                            {FW_STR_LIT("exception.message"), SVC_STR("cart is null")}};
+static fw_attr exc_timeout[] = {{FW_STR_LIT("exception.type"), SVC_STR("TimeoutError")},
+                                {FW_STR_LIT("exception.message"), SVC_STR("cache timeout")}};
+static fw_span_event ev_conn = {.name = FW_STR_LIT("exception"), .attrs = {exc_conn, 2}};
+static fw_span_event ev_thr = {.name = FW_STR_LIT("exception"), .attrs = {exc_thr, 2}};
+static fw_span_event ev_key = {.name = FW_STR_LIT("exception"), .attrs = {exc_key, 2}};
+static fw_span_event ev_npe = {.name = FW_STR_LIT("exception"), .attrs = {exc_npe, 2}};
+static fw_span_event ev_timeout = {.name = FW_STR_LIT("exception"), .attrs = {exc_timeout, 2}};
+
+typedef enum scenario { SC_DB_OUTAGE, SC_BAD_DEPLOY, SC_THROTTLE, SC_CODE_ERROR, SC_DB_SLOW, SC_BAD_POD } scenario;
+
+typedef struct shop {
+    fw_intern *intern;
+    fw_red *red;
+    fw_topo *topo;
+    fw_throttle_rules *rules;
+    fw_store *store;
+    fw_deploy_store *deploy;
+    fw_patterns *patterns;
+    fw_pipeline *p;
+    fw_stats stats;
+    char dir[64];
+} shop;
+
+static void shop_open(shop *s)
+{
+    memset(s, 0, sizeof *s);
+    fw_stats_init(&s->stats);
+    snprintf(s->dir, sizeof s->dir, "/tmp/fw_engine_XXXXXX");
+    assert_non_null(mkdtemp(s->dir));
+    char err[256];
+    assert_int_equal(fw_deploy_open(s->dir, &s->deploy, err, sizeof err), 0);
+    assert_int_equal(fw_intern_new(8u << 20, &s->intern), 0);
+    assert_int_equal(fw_throttle_rules_new_default(&s->rules), 0);
+    fw_red_config rc = {.retention_ns = RETENTION, .max_series = 1000,
+                        .memory_limit = 256u << 20, .partitions = 4};
+    assert_int_equal(fw_red_new(&rc, &s->red), 0);
+    fw_topo_config tc = {.join_wait_ns = 30 * SEC, .partitions = 4};
+    assert_int_equal(fw_topo_new(&tc, s->intern, s->red, &s->topo), 0);
+    fw_store_config sc = {.intern = s->intern, .memory_limit = 512u << 20, .partitions = 4};
+    assert_int_equal(fw_store_new(&sc, &s->store), 0);
+    fw_patterns_config patc = {.retention_ns = RETENTION};
+    assert_int_equal(fw_patterns_new(&patc, &s->patterns), 0);
+    fw_pipeline_config pc = {.retention_ns = RETENTION, .intern = s->intern, .red = s->red,
+                             .topo = s->topo, .throttle_rules = s->rules, .partitions = 4,
+                             .deploy = s->deploy, .patterns = s->patterns};
+    assert_int_equal(fw_pipeline_new(&pc, s->store, &s->stats, &s->p), 0);
+}
+
+static void shop_close(shop *s)
+{
+    fw_pipeline_free(s->p);
+    fw_patterns_free(s->patterns);
+    fw_store_free(s->store);
+    fw_topo_free(s->topo);
+    fw_red_free(s->red);
+    fw_throttle_rules_free(s->rules);
+    fw_intern_free(s->intern);
+    fw_deploy_close(s->deploy);
+    char path[128];
+    const char *files[] = {"flywheel.db", "flywheel.db-wal", "flywheel.db-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", s->dir, files[i]);
+        (void)unlink(path);
+    }
+    (void)rmdir(s->dir);
+}
+
+/* Deterministic pseudo-random in [0, 1). */
+static double rnd(uint64_t *st)
+{
+    *st = *st * 6364136223846793005ull + 1442695040888963407ull;
+    return (double)(*st >> 11) / 9007199254740992.0;
+}
+
+static fw_span mk(uint32_t trace, unsigned k, const fw_span *parent, const fw_resource *res,
+                  const char *name, fw_span_kind kind, uint64_t start, uint64_t dur)
+{
+    fw_span s;
+    memset(&s, 0, sizeof s);
+    s.trace_id[0] = 0xEE;
+    s.trace_id[12] = (uint8_t)(trace >> 24);
+    s.trace_id[13] = (uint8_t)(trace >> 16);
+    s.trace_id[14] = (uint8_t)(trace >> 8);
+    s.trace_id[15] = (uint8_t)trace;
+    s.span_id[0] = 1;
+    s.span_id[5] = (uint8_t)(trace >> 8);
+    s.span_id[6] = (uint8_t)trace;
+    s.span_id[7] = (uint8_t)k;
+    if (parent) {
+        s.has_parent = true;
+        memcpy(s.parent_span_id, parent->span_id, FW_SPAN_ID_LEN);
+    }
+    s.name = fw_str_from(name);
+    s.kind = kind;
+    s.start_ns = start;
+    s.end_ns = start + dur;
+    s.resource = res;
+    s.scope = &scope;
+    return s;
+}
+
+static void set_fail(fw_span *s, fw_span_event *ev)
+{
+    s->status_code = FW_STATUS_ERROR;
+    if (ev) {
+        s->events = ev;
+        s->n_events = 1;
+    }
+}
+
+/* 30 minutes of traffic (one checkout every 2 s); the fault starts at
+ * minute 20. Decoys in every scenario: 1.5 % background TimeoutErrors in
+ * catalog, 2 % steady DynamoDB throttling failing the request before and
+ * after the onset alike, and catalog deployed (announced) at minute 19. */
+static void shop_run(shop *s, scenario sc)
+{
+    uint64_t rs = 42;
+    fw_deployment d = {.service = "catalog", .version = "2.1.0", .timestamp_ns = T0 + 19 * MIN};
+    assert_int_equal(fw_deploy_record(s->deploy, &d, NULL, NULL), 0);
+    for (uint64_t batch = 0; batch < 180; batch++) {
+        fw_span spans[5 * 8];
+        size_t n = 0;
+        for (unsigned j = 0; j < 5; j++) {
+            uint32_t tr = (uint32_t)(batch * 5 + j + 1);
+            uint64_t t = T0 + batch * 10 * SEC + j * 2 * SEC;
+            bool after = t >= T0 + 20 * MIN;
+            bool cat_new = t >= T0 + 19 * MIN;
+            const fw_resource *co = (tr % 2) ? &r_co_old1 : &r_co_old2;
+            bool on_new = false;
+            if (sc == SC_BAD_DEPLOY && after && (tr % 2) == 0) {
+                co = &r_co_new;
+                on_new = true;
+            }
+            double u = rnd(&rs);
+            bool db_fail = sc == SC_DB_OUTAGE && after && u < 0.6;
+            bool thr_fail = sc == SC_THROTTLE && after && u < 0.5;
+            bool code_fail = (sc == SC_CODE_ERROR && after && u < 0.35) ||
+                             (sc == SC_BAD_DEPLOY && on_new && u < 0.7) ||
+                             (sc == SC_BAD_POD && after && co == &r_co_old2 && u < 0.8);
+            bool bg_fail = rnd(&rs) < 0.015;
+            bool thr_bg = rnd(&rs) < 0.02;
+            bool fails = db_fail || thr_fail || code_fail || bg_fail || thr_bg;
+            bool db_slow = sc == SC_DB_SLOW && after;
+
+            /* Slow database: 20 ms -> 400-600 ms, pushing every caller out. */
+            uint64_t extra = db_slow ? (380 + (uint64_t)(rnd(&rs) * 200.0)) * 1000000ull : 0;
+            uint64_t jit = (uint64_t)(rnd(&rs) * 10.0) * 1000000ull;
+            fw_span root = mk(tr, 1, NULL, &r_front, "GET /checkout", FW_SPAN_KIND_SERVER, t,
+                              120 * 1000000ull + extra + jit);
+            fw_span c1 = mk(tr, 2, &root, &r_front, "POST /order", FW_SPAN_KIND_CLIENT,
+                            t + 5000000, 80 * 1000000ull + extra);
+            fw_span s1 = mk(tr, 3, &c1, co, "POST /order", FW_SPAN_KIND_SERVER, t + 6000000,
+                            78 * 1000000ull + extra);
+            fw_span db = mk(tr, 4, &s1, co, "INSERT orders", FW_SPAN_KIND_CLIENT, t + 8000000,
+                            20 * 1000000ull + extra);
+            fw_span ddb = mk(tr, 5, &s1, co, "DynamoDB.PutItem", FW_SPAN_KIND_CLIENT,
+                             t + 30000000 + extra, 15 * 1000000ull);
+            fw_span c2 = mk(tr, 6, &root, &r_front, "GET /items", FW_SPAN_KIND_CLIENT,
+                            t + 90000000 + extra, 20 * 1000000ull);
+            fw_span s2 = mk(tr, 7, &c2, cat_new ? &r_cat_new : &r_cat_old, "GET /items",
+                            FW_SPAN_KIND_SERVER, t + 91000000 + extra, 18 * 1000000ull);
+            db.attrs = (fw_attrs){db_attrs, 2};
+            ddb.attrs = (fw_attrs){ddb_attrs, 3};
+            if (db_fail) set_fail(&db, &ev_conn);
+            if (thr_fail || thr_bg) set_fail(&ddb, &ev_thr);
+            if (code_fail) set_fail(&s1, on_new ? &ev_npe : &ev_key);
+            if (db_fail || thr_fail || thr_bg) set_fail(&s1, NULL);
+            if (db_fail || thr_fail || thr_bg || code_fail) set_fail(&c1, NULL);
+            if (bg_fail) {
+                set_fail(&s2, &ev_timeout);
+                set_fail(&c2, NULL);
+            }
+            if (fails) set_fail(&root, NULL);
+            spans[n++] = root;
+            spans[n++] = c1;
+            spans[n++] = s1;
+            spans[n++] = db;
+            spans[n++] = ddb;
+            spans[n++] = c2;
+            spans[n++] = s2;
+        }
+        fw_span_batch b = {.spans = spans, .n = n};
+        assert_int_equal(fw_pipeline_push_spans(s->p, FW_PROTO_GRPC, &b, NOW), 0);
+        /* Logs: routine INFO lines throughout; in the code-error scenario an
+         * ERROR line per failed order after the onset. */
+        fw_log_record logs[2];
+        memset(logs, 0, sizeof logs);
+        size_t nl = 0;
+        uint64_t lt = T0 + batch * 10 * SEC;
+        char body[96];
+        logs[nl].time_ns = lt;
+        logs[nl].severity_number = 9;
+        logs[nl].body.type = FW_VALUE_STRING;
+        logs[nl].body.u.str = FW_STR_LIT("order accepted");
+        logs[nl].resource = &r_co_old1;
+        logs[nl++].scope = &scope;
+        if (sc == SC_CODE_ERROR && lt >= T0 + 20 * MIN) {
+            int bl = snprintf(body, sizeof body, "failed to price order %u: KeyError currency",
+                              (unsigned)batch);
+            logs[nl].time_ns = lt + SEC;
+            logs[nl].severity_number = 17;
+            logs[nl].body.type = FW_VALUE_STRING;
+            logs[nl].body.u.str = (fw_str){body, (size_t)bl};
+            logs[nl].resource = &r_co_old1;
+            logs[nl++].scope = &scope;
+        }
+        fw_log_batch lb = {.records = logs, .n = nl};
+        assert_int_equal(fw_pipeline_push_logs(s->p, FW_PROTO_GRPC, &lb, NOW), 0);
+    }
+    fw_topo_tick(s->topo, NOW + 10 * MIN);
+}
+
+static json_t *investigate(shop *s, const char *service)
+{
+    fw_inv_sources src = {.store = s->store, .red = s->red, .topo = s->topo,
+                          .intern = s->intern, .deploy = s->deploy, .patterns = s->patterns};
+    fw_inv_request req;
+    memset(&req, 0, sizeof req);
+    snprintf(req.service, sizeof req.service, "%s", service);
+    req.from_ns = T0;
+    req.to_ns = NOW;
+    req.alarm_at_ns = T0 + 22 * MIN;
+    snprintf(req.trigger_kind, sizeof req.trigger_kind, "alarm");
+    snprintf(req.trigger_name, sizeof req.trigger_name, "HighErrorRate");
+    fw_buf out;
+    fw_buf_init(&out, 1u << 20);
+    char err[128] = "";
+    assert_int_equal(fw_investigate_run(&src, &req, NOW, &out, err, sizeof err), 0);
+    json_error_t jerr;
+    json_t *root = json_loadb((const char *)out.data, out.len, 0, &jerr);
+    if (!root || getenv("FW_ENGINE_DUMP")) fprintf(stderr, "%.*s\n", (int)out.len, (const char *)out.data);
+    assert_non_null(root);
+    fw_buf_free(&out);
+    return root;
+}
+
+static const char *jget(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    return json_is_string(v) ? json_string_value(v) : "(null)";
+}
+
+/* Common shape checks; returns the rank-1 hypothesis. */
+static json_t *check_shape(json_t *root)
+{
+    json_t *sc_obj = json_object_get(root, "scope");
+    assert_non_null(sc_obj);
+    const char *onset = jget(sc_obj, "onset");
+    assert_string_not_equal(onset, "(null)");
+    /* The change at minute 20 of a window starting at T0 (21:43:20 UTC). */
+    assert_non_null(strstr(onset, "T22:03:"));
+    json_t *imp = json_object_get(root, "impact");
+    assert_true(json_number_value(json_object_get(imp, "error_rate")) > 0.2);
+    assert_true(json_number_value(json_object_get(imp, "baseline_error_rate")) < 0.1);
+    assert_true(json_number_value(json_object_get(imp, "requests")) > 100);
+    json_t *hyps = json_object_get(root, "hypotheses");
+    assert_true(json_array_size(hyps) >= 2);
+    double prev = 2.0;
+    for (size_t i = 0; i < json_array_size(hyps); i++) {
+        json_t *h = json_array_get(hyps, i);
+        double sc = json_number_value(json_object_get(h, "score"));
+        assert_true(sc <= prev && sc >= 0.0 && sc <= 1.0);
+        prev = sc;
+        assert_int_equal(json_integer_value(json_object_get(h, "rank")), (json_int_t)i + 1);
+        assert_true(json_array_size(json_object_get(h, "evidence")) >= 1);
+        assert_string_not_equal(jget(h, "title"), "(null)");
+        assert_string_not_equal(jget(h, "confidence"), "(null)");
+    }
+    assert_true(json_is_array(json_object_get(root, "monitoring_gaps")));
+    assert_true(json_array_size(json_object_get(root, "timeline")) >= 3);
+    json_t *top = json_array_get(hyps, 0);
+    /* The top hypothesis shows example traces. */
+    json_t *ev0 = json_array_get(json_object_get(top, "evidence"), 0);
+    (void)ev0;
+    return top;
+}
+
+/* No decoy outranks the cause: the catalog deployment and the steady
+ * DynamoDB throttling score low. */
+static void check_decoys(json_t *root)
+{
+    json_t *hyps = json_object_get(root, "hypotheses");
+    json_t *top = json_array_get(hyps, 0);
+    double top_score = json_number_value(json_object_get(top, "score"));
+    for (size_t i = 1; i < json_array_size(hyps); i++) {
+        json_t *h = json_array_get(hyps, i);
+        json_t *c = json_object_get(h, "component");
+        const char *svc = jget(c, "service");
+        const char *dep = jget(c, "dependency");
+        if (!strcmp(dep, "DynamoDB")) /* steady throttling: background */
+            assert_true(json_number_value(json_object_get(h, "score")) < 0.3);
+        if (!strcmp(svc, "catalog")) {
+            assert_true(json_number_value(json_object_get(h, "score")) < 0.45);
+            assert_true(json_number_value(json_object_get(h, "score")) < top_score);
+        }
+    }
+}
+
+static void test_dependency_outage(void **state)
+{
+    (void)state;
+    shop s;
+    shop_open(&s);
+    shop_run(&s, SC_DB_OUTAGE);
+    json_t *root = investigate(&s, "frontend");
+    json_t *top = check_shape(root);
+    assert_string_equal(jget(top, "cause"), "dependency_failure");
+    json_t *c = json_object_get(top, "component");
+    assert_string_equal(jget(c, "service"), "checkout");
+    assert_string_equal(jget(c, "dependency"), "postgresql");
+    assert_true(json_is_null(json_object_get(c, "version")));
+    json_t *ev = json_array_get(json_object_get(top, "evidence"), 0);
+    assert_string_equal(jget(ev, "kind"), "spans");
+    assert_true(json_array_size(json_object_get(ev, "trace_ids")) >= 1);
+    assert_string_not_equal(jget(ev, "first_seen"), "(null)");
+    assert_true(json_number_value(json_object_get(top, "score")) >= 0.7);
+    check_decoys(root);
+    json_decref(root);
+    shop_close(&s);
+}
+
+static void test_bad_deployment(void **state)
+{
+    (void)state;
+    shop s;
+    shop_open(&s);
+    shop_run(&s, SC_BAD_DEPLOY);
+    json_t *root = investigate(&s, "frontend");
+    json_t *top = check_shape(root);
+    assert_string_equal(jget(top, "cause"), "deployment");
+    json_t *c = json_object_get(top, "component");
+    assert_string_equal(jget(c, "service"), "checkout");
+    assert_string_equal(jget(c, "version"), "1.5.0");
+    /* The rollback names the previous version. */
+    json_t *acts = json_object_get(top, "suggested_actions");
+    assert_non_null(strstr(json_string_value(json_array_get(acts, 0)), "1.4.0"));
+    check_decoys(root);
+    json_decref(root);
+    shop_close(&s);
+}
+
+static void test_throttling(void **state)
+{
+    (void)state;
+    shop s;
+    shop_open(&s);
+    shop_run(&s, SC_THROTTLE);
+    json_t *root = investigate(&s, "frontend");
+    json_t *top = check_shape(root);
+    assert_string_equal(jget(top, "cause"), "throttling");
+    json_t *c = json_object_get(top, "component");
+    assert_string_equal(jget(c, "service"), "checkout");
+    assert_string_equal(jget(c, "dependency"), "DynamoDB");
+    check_decoys(root);
+    json_decref(root);
+    shop_close(&s);
+}
+
+static void test_code_error(void **state)
+{
+    (void)state;
+    shop s;
+    shop_open(&s);
+    shop_run(&s, SC_CODE_ERROR);
+    json_t *root = investigate(&s, "frontend");
+    json_t *top = check_shape(root);
+    assert_string_equal(jget(top, "cause"), "code_error");
+    json_t *c = json_object_get(top, "component");
+    assert_string_equal(jget(c, "service"), "checkout");
+    assert_string_equal(jget(c, "operation"), "POST /order");
+    assert_true(json_is_null(json_object_get(c, "dependency")));
+    /* The new ERROR log pattern of checkout corroborates it. */
+    json_t *evs = json_object_get(top, "evidence");
+    bool has_pattern = false;
+    for (size_t i = 0; i < json_array_size(evs); i++) {
+        json_t *ev = json_array_get(evs, i);
+        if (!strcmp(jget(ev, "kind"), "log_pattern")) {
+            has_pattern = true;
+            assert_non_null(strstr(jget(ev, "summary"), "new log pattern"));
+            assert_true(json_number_value(json_object_get(ev, "count")) >= 50);
+        }
+    }
+    assert_true(has_pattern);
+    check_decoys(root);
+    json_decref(root);
+    shop_close(&s);
+}
+
+/* A slow database, no errors: the onset comes from p99, and the own time of
+ * the calls to PostgreSQL is what grew. */
+static void test_latency(void **state)
+{
+    (void)state;
+    shop s;
+    shop_open(&s);
+    shop_run(&s, SC_DB_SLOW);
+    json_t *root = investigate(&s, "frontend");
+    const char *onset = jget(json_object_get(root, "scope"), "onset");
+    assert_string_not_equal(onset, "(null)");
+    assert_non_null(strstr(onset, "T22:03:"));
+    json_t *imp = json_object_get(root, "impact");
+    assert_true(json_number_value(json_object_get(imp, "p99_ms")) > 400.0);
+    assert_true(json_number_value(json_object_get(imp, "baseline_p99_ms")) < 200.0);
+    json_t *top = json_array_get(json_object_get(root, "hypotheses"), 0);
+    assert_non_null(top);
+    assert_string_equal(jget(top, "cause"), "latency");
+    json_t *c = json_object_get(top, "component");
+    assert_string_equal(jget(c, "service"), "checkout");
+    assert_string_equal(jget(c, "dependency"), "postgresql");
+    json_decref(root);
+    shop_close(&s);
+}
+
+/* Faults confined to one pod of checkout (checkout-2) among healthy ones. */
+static void test_bad_instance(void **state)
+{
+    (void)state;
+    shop s;
+    shop_open(&s);
+    shop_run(&s, SC_BAD_POD);
+    json_t *root = investigate(&s, "frontend");
+    json_t *top = check_shape(root);
+    assert_string_equal(jget(top, "cause"), "code_error");
+    json_t *c = json_object_get(top, "component");
+    assert_string_equal(jget(c, "service"), "checkout");
+    assert_string_equal(jget(c, "instance"), "checkout-2");
+    check_decoys(root);
+    json_decref(root);
+    shop_close(&s);
+}
+
+static void test_invalid_request(void **state)
+{
+    (void)state;
+    fw_inv_sources src = {0};
+    fw_inv_request req;
+    memset(&req, 0, sizeof req);
+    fw_buf out;
+    fw_buf_init(&out, 4096);
+    char err[128] = "";
+    assert_int_equal(fw_investigate_run(&src, &req, NOW, &out, err, sizeof err), FW_ERR_INVALID);
+    assert_non_null(strstr(err, "service"));
+    snprintf(req.service, sizeof req.service, "x");
+    req.from_ns = NOW;
+    req.to_ns = NOW - SEC;
+    assert_int_equal(fw_investigate_run(&src, &req, NOW, &out, err, sizeof err), FW_ERR_INVALID);
+    /* No sources at all: still a well-formed answer, with the gaps named. */
+    req.from_ns = 0;
+    req.to_ns = 0;
+    assert_int_equal(fw_investigate_run(&src, &req, NOW, &out, err, sizeof err), 0);
+    json_t *root = json_loadb((const char *)out.data, out.len, 0, NULL);
+    assert_non_null(root);
+    assert_int_equal(json_array_size(json_object_get(root, "hypotheses")), 0);
+    assert_true(json_array_size(json_object_get(root, "monitoring_gaps")) >= 3);
+    json_decref(root);
+    /* Too small an output buffer: TOO_LARGE and nothing half-written. */
+    fw_buf small;
+    fw_buf_init(&small, 64);
+    assert_int_equal(fw_investigate_run(&src, &req, NOW, &small, err, sizeof err),
+                     FW_ERR_TOO_LARGE);
+    assert_int_equal(small.len, 0);
+    fw_buf_free(&small);
+    fw_buf_free(&out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_changepoint_step),
+        cmocka_unit_test(test_changepoint_noise_and_drop),
+        cmocka_unit_test(test_changepoint_skips_empty_steps),
+        cmocka_unit_test(test_score_and_timing),
+        cmocka_unit_test(test_invalid_request),
+        cmocka_unit_test(test_dependency_outage),
+        cmocka_unit_test(test_bad_deployment),
+        cmocka_unit_test(test_throttling),
+        cmocka_unit_test(test_code_error),
+        cmocka_unit_test(test_latency),
+        cmocka_unit_test(test_bad_instance),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
