@@ -20,6 +20,7 @@ struct fw_topo;
 struct fw_intern;
 struct fw_deploy_store;
 struct fw_patterns;
+struct fw_throttle_rules;
 
 /* Where the evidence comes from; all borrowed, any may be NULL (the
  * analysis then reports the missing signal as a monitoring gap). */
@@ -30,6 +31,9 @@ typedef struct fw_inv_sources {
     struct fw_intern *intern;
     struct fw_deploy_store *deploy;
     struct fw_patterns *patterns;
+    /* The throttling rule set the pipeline classifies with (configured
+     * rules included); NULL = the compiled-in defaults. */
+    const struct fw_throttle_rules *throttle_rules;
 } fw_inv_sources;
 
 #define FW_INV_NAME_MAX 256

@@ -821,7 +821,7 @@ static size_t service_split(eng *e, const char *service, const char *version, bo
     if (!e->src->store) return 0;
     split_ctx *c = calloc(1, sizeof *c);
     if (!c) return 0;
-    c->rules = e->rules;
+    c->rules = e->trace.rules;
     c->by_instance = by_instance;
     fw_span_query q = {.service = service, .kind = -1, .from_ns = e->onset, .to_ns = e->to,
                        .limit = ENG_SPAN_SCAN};
@@ -1576,9 +1576,13 @@ int fw_investigate_run(const fw_inv_sources *src, const fw_inv_request *req, uin
     e->from = from - from % FW_RED_BUCKET_NS;
     e->to = to;
     e->trace.spans = spans;
-    rv = fw_throttle_rules_new_default(&e->rules);
-    if (rv) goto out;
-    e->trace.rules = e->rules;
+    if (src->throttle_rules) {
+        e->trace.rules = src->throttle_rules;
+    } else {
+        rv = fw_throttle_rules_new_default(&e->rules);
+        if (rv) goto out;
+        e->trace.rules = e->rules;
+    }
 
     bool have = read_series(e, s);
     find_onset(e, s, have);
