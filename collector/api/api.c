@@ -873,6 +873,16 @@ static const api_route api_routes[] = {
     {"/api/v1/red", false, GET_HEAD, "GET, HEAD", fw__api_route_red},
     {"/api/v1/deployments", false, GET_HEAD | M(FW_HTTP_POST), "GET, HEAD, POST",
      fw__api_route_deployments},
+    {"/api/v1/alarms", false, M(FW_HTTP_POST), "POST", fw__api_route_alarms},
+    {"/api/v1/alarms/alertmanager", false, M(FW_HTTP_POST), "POST",
+     fw__api_route_alarms_alertmanager},
+    {"/api/v1/alarms/cloudwatch", false, M(FW_HTTP_POST), "POST",
+     fw__api_route_alarms_cloudwatch},
+    {"/api/v1/investigations", false, GET_HEAD | M(FW_HTTP_POST), "GET, HEAD, POST",
+     fw__api_route_investigations},
+    {"/api/v1/investigations/", true, GET_HEAD, "GET, HEAD", fw__api_route_investigation},
+    {"/api/v1/slos", false, GET_HEAD | M(FW_HTTP_POST), "GET, HEAD, POST", fw__api_route_slos},
+    {"/api/v1/slos/", true, GET_HEAD | M(FW_HTTP_DELETE), "GET, HEAD, DELETE", fw__api_route_slo},
 };
 
 static const api_route *route_find(fw_str path, fw_str *tail)

@@ -37,6 +37,12 @@ struct fw_api {
     /* Borrowed log pattern miner (fw_api_set_patterns, api_patterns.c);
      * may be NULL (zeroed by calloc): /api/v1/logs/patterns answers 503. */
     _Atomic(struct fw_patterns *) patterns;
+    /* Borrowed investigations (fw_api_set_investigations, api_invest.c);
+     * may be NULL (zeroed by calloc): alarms and investigations answer 503. */
+    _Atomic(struct fw_investigations *) investigations;
+    /* Borrowed SLO store (fw_api_set_slos, api_slo.c); may be NULL: the
+     * SLO endpoints then answer 503. */
+    _Atomic(struct fw_slos *) slos;
 };
 
 /* The analytics of one request, loaded once. */
@@ -109,6 +115,23 @@ void fw__api_route_log_patterns(fw_api *a, const fw_http_request *req, fw_str ta
  * on |resp| naming the parameter (api_patterns.c). */
 bool fw__api_parse_log_filters(const fw_http_request *req, fw_http_response *resp,
                                fw_log_query *q, char *text, size_t textsz);
+/* /api/v1/slos (GET, POST) and /api/v1/slos/{id} (GET, DELETE) (api_slo.c). */
+void fw__api_route_slos(fw_api *a, const fw_http_request *req, fw_str tail,
+                        fw_http_response *resp);
+void fw__api_route_slo(fw_api *a, const fw_http_request *req, fw_str tail,
+                       fw_http_response *resp);
+/* POST /api/v1/alarms{,/alertmanager,/cloudwatch}, POST/GET
+ * /api/v1/investigations and GET /api/v1/investigations/{id} (api_invest.c). */
+void fw__api_route_alarms(fw_api *a, const fw_http_request *req, fw_str tail,
+                          fw_http_response *resp);
+void fw__api_route_alarms_alertmanager(fw_api *a, const fw_http_request *req, fw_str tail,
+                                       fw_http_response *resp);
+void fw__api_route_alarms_cloudwatch(fw_api *a, const fw_http_request *req, fw_str tail,
+                                     fw_http_response *resp);
+void fw__api_route_investigations(fw_api *a, const fw_http_request *req, fw_str tail,
+                                  fw_http_response *resp);
+void fw__api_route_investigation(fw_api *a, const fw_http_request *req, fw_str tail,
+                                 fw_http_response *resp);
 /* Appends the RED, topology and dictionary families to /metrics. */
 int fw__api_render_analytics_metrics(fw_api *a, fw_buf *b);
 

@@ -18,4 +18,13 @@
  * an exit status. Prints the "listening NAME HOST:PORT" lines on stdout. */
 int fw_cli_serve_run(const fw_config *cfg);
 
+/* `flywheel investigate ...` and `flywheel investigations ...` (client.c):
+ * API clients of a running server; |argv| after the subcommand. Return an
+ * exit status. */
+int fw_cli_investigate(int argc, char **argv);
+int fw_cli_investigations(int argc, char **argv);
+
+/* `flywheel simulate ...` (simulate.c): the fault-injection simulator. */
+int fw_cli_simulate(int argc, char **argv);
+
 #endif

@@ -31,7 +31,7 @@ static const serve_flag serve_flags[] = {
 
 #define N_SERVE_FLAGS (sizeof serve_flags / sizeof serve_flags[0])
 
-static const char *const upcoming[] = {"investigate", "investigations", "report", "slo"};
+static const char *const upcoming[] = {"report", "slo"};
 
 static void print_usage(FILE *f)
 {
@@ -39,11 +39,14 @@ static void print_usage(FILE *f)
           "\n"
           "Usage:\n"
           "  flywheel serve [--config FILE] [flags]   run the collector\n"
+          "  flywheel investigate --service S [...]   start an investigation on a server\n"
+          "  flywheel investigations [ID]             list investigations, or show one\n"
+          "  flywheel simulate [flags]                emit telemetry of a simulated app with faults\n"
           "  flywheel version                         print the version\n"
           "  flywheel --help | flywheel CMD --help    explain a command and its flags\n"
           "\n"
           "Upcoming (they land with the investigator and are not available yet):\n"
-          "  investigate, investigations, report, slo\n",
+          "  report, slo\n",
           f);
 }
 
@@ -205,6 +208,9 @@ int main(int argc, char **argv)
         return FW_EXIT_OK;
     }
     if (strcmp(cmd, "serve") == 0) return cmd_serve(argc - 2, argv + 2);
+    if (strcmp(cmd, "investigate") == 0) return fw_cli_investigate(argc - 2, argv + 2);
+    if (strcmp(cmd, "investigations") == 0) return fw_cli_investigations(argc - 2, argv + 2);
+    if (strcmp(cmd, "simulate") == 0) return fw_cli_simulate(argc - 2, argv + 2);
     for (size_t i = 0; i < sizeof upcoming / sizeof upcoming[0]; i++)
         if (strcmp(cmd, upcoming[i]) == 0) {
             fprintf(stderr, "flywheel %s: not available yet: lands with the investigator\n", cmd);

@@ -20,12 +20,14 @@
 #include "flywheel/deploy.h"
 #include "flywheel/ingest.h"
 #include "flywheel/intern.h"
+#include "flywheel/investigations.h"
 #include "flywheel/log.h"
 #include "flywheel/patterns.h"
 #include "flywheel/pipeline.h"
 #include "flywheel/red.h"
 #include "flywheel/semconv.h"
 #include "flywheel/server.h"
+#include "flywheel/slo.h"
 #include "flywheel/stats.h"
 #include "flywheel/store.h"
 #include "flywheel/topo.h"
@@ -45,6 +47,8 @@
 #define SERVE_TOPO_MAX_PENDING 200000u
 #define SERVE_TOPO_MAX_NODES 10000u
 #define SERVE_TOPO_MAX_EDGES 50000u
+/* How often SLOs are evaluated for burn-rate alerts. */
+#define SERVE_SLO_EVAL_S 10u
 /* Retry-After / RetryInfo seconds suggested to clients on overload. */
 #define SERVE_RETRY_AFTER_S 5u
 /* Upper bound on worker threads when server.workers = 0. */
@@ -107,6 +111,41 @@ static void listener_from(fw_listener_config *l, const char *name, const fw_list
 }
 
 
+/* Copies |src| into |dst| (size |n| >= 1), truncating. */
+static void copy_trunc(char *dst, size_t n, const char *src)
+{
+    size_t len = strnlen(src, n - 1);
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
+/* An SLO started burning its budget too fast: investigate its scope. */
+static void on_slo_alert(void *ctx, const fw_slo_def *def, const fw_slo_status *st)
+{
+    (void)st;
+    fw_investigations *inv = ctx;
+    fw_inv_request req;
+    memset(&req, 0, sizeof req);
+    copy_trunc(req.service, sizeof req.service, def->service);
+    copy_trunc(req.operation, sizeof req.operation, def->operation);
+    copy_trunc(req.trigger_kind, sizeof req.trigger_kind, "slo");
+    copy_trunc(req.trigger_name, sizeof req.trigger_name, def->name[0] ? def->name : def->id);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    req.alarm_at_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+    char key[FW_INV_NAME_MAX + 8], id[FW_INV_ID_MAX];
+    memcpy(key, "slo/", 4);
+    copy_trunc(key + 4, sizeof key - 4, def->id);
+    bool started = false;
+    int rv = fw_investigations_start(inv, &req, key, id, &started);
+    if (rv)
+        fw_log(FW_LOG_WARN, "serve", "slo %s: investigation not started: %s", def->id,
+               fw_strerror(rv));
+    else if (started)
+        fw_log(FW_LOG_INFO, "serve", "slo %s is burning its error budget: investigation %s",
+               def->id, id);
+}
+
 /* Adds the configured throttling types and phrases (comma-separated) to
  * the default rule set. 0 or a negative fw_err after printing why. */
 static int add_throttle_rules(fw_throttle_rules *rules, const fw_config *cfg)
@@ -163,6 +202,8 @@ int fw_cli_serve_run(const fw_config *cfg)
     fw_topo *topo = NULL;
     fw_deploy_store *deploy = NULL;
     fw_patterns *patterns = NULL;
+    fw_investigations *investigations = NULL;
+    fw_slos *slos = NULL;
     fw_store *store = NULL;
     fw_pipeline *pipeline = NULL;
     fw_ingest *ingest = NULL;
@@ -256,6 +297,18 @@ int fw_cli_serve_run(const fw_config *cfg)
         fprintf(stderr, "flywheel serve: pipeline: %s\n", fw_strerror(rv));
         goto fail_store;
     }
+    fw_inv_sources inv_src = {.store = store, .red = red, .topo = topo, .intern = intern,
+                              .deploy = deploy, .patterns = patterns, .throttle_rules = rules};
+    if ((rv = fw_investigations_open(cfg->data_dir, &inv_src, &investigations, err, sizeof err)) !=
+        0) {
+        fprintf(stderr, "flywheel serve: investigations: %s\n", err);
+        goto fail_pipeline;
+    }
+    fw_slo_config slo_cfg = {.red = red, .intern = intern, .retention_ns = retention_ns};
+    if ((rv = fw_slo_open(cfg->data_dir, &slo_cfg, &slos, err, sizeof err)) != 0) {
+        fprintf(stderr, "flywheel serve: slos: %s\n", err);
+        goto fail_investigations;
+    }
     fw_ingest_config ingest_cfg = {
         .http_max_body = (size_t)cfg->http_max_body_bytes,
         .grpc_max_msg = (size_t)cfg->grpc_max_recv_msg_bytes,
@@ -263,7 +316,7 @@ int fw_cli_serve_run(const fw_config *cfg)
     };
     if ((rv = fw_ingest_new(&ingest_cfg, pipeline, stats, &ingest)) != 0) {
         fprintf(stderr, "flywheel serve: ingest: %s\n", fw_strerror(rv));
-        goto fail_pipeline;
+        goto fail_slos;
     }
     fw_api_config api_cfg = {
         .max_body = (size_t)cfg->api_max_body_bytes,
@@ -276,6 +329,8 @@ int fw_cli_serve_run(const fw_config *cfg)
     fw_api_set_analytics(api, red, topo, intern);
     fw_api_set_deployments(api, deploy);
     fw_api_set_patterns(api, patterns);
+    fw_api_set_investigations(api, investigations);
+    fw_api_set_slos(api, slos);
 
     fw_server_config server_cfg;
     memset(&server_cfg, 0, sizeof server_cfg);
@@ -327,6 +382,7 @@ int fw_cli_serve_run(const fw_config *cfg)
            fw_server_bound_addr(server, 2), cfg->data_dir);
     fw_api_set_ready(api, true);
 
+    uint64_t last_slo_eval_ns = 0;
     /* Wait for a stop signal; once a second run the housekeeping that
      * must not depend on telemetry arriving (topology join waits, expiry). */
     for (;;) {
@@ -339,7 +395,14 @@ int fw_cli_serve_run(const fw_config *cfg)
         }
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
-        fw_pipeline_tick(pipeline, (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec);
+        uint64_t now_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+        fw_pipeline_tick(pipeline, now_ns);
+        /* SLO burn-rate alerting (SPEC 6): a newly alerting SLO starts an
+         * investigation; evaluated every SERVE_SLO_EVAL_S seconds. */
+        if (now_ns - last_slo_eval_ns >= SERVE_SLO_EVAL_S * 1000000000ull) {
+            last_slo_eval_ns = now_ns;
+            (void)fw_slo_evaluate_all(slos, now_ns, on_slo_alert, investigations);
+        }
     }
     fw_log(FW_LOG_INFO, "serve", "stopping signal=%s grace_s=%llu",
            sig == SIGINT    ? "SIGINT"
@@ -358,6 +421,10 @@ fail_api:
     fw_api_free(api);
 fail_ingest:
     fw_ingest_free(ingest);
+fail_slos:
+    fw_slo_close(slos);
+fail_investigations:
+    fw_investigations_close(investigations);
 fail_pipeline:
     fw_pipeline_free(pipeline);
 fail_store:

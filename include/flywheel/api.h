@@ -22,6 +22,7 @@ struct fw_topo;
 struct fw_intern;
 struct fw_deploy_store;
 struct fw_patterns;
+struct fw_slos;
 
 typedef struct fw_api_config {
     size_t max_body;
@@ -53,6 +54,16 @@ void fw_api_set_deployments(fw_api *a, struct fw_deploy_store *deploy);
  * for the API's life; NULL = that endpoint answers 503). Call before the
  * handler serves requests. */
 void fw_api_set_patterns(fw_api *a, struct fw_patterns *patterns);
+/* Added: the SLO store behind /api/v1/slos (borrowed for the API's life;
+ * NULL = those endpoints answer 503). Call before the handler serves
+ * requests. */
+void fw_api_set_slos(fw_api *a, struct fw_slos *slos);
+/* Added: the investigations behind POST /api/v1/alarms (generic,
+ * /alertmanager, /cloudwatch) and POST/GET /api/v1/investigations[/{id}]
+ * (borrowed for the API's life; NULL = those endpoints answer 503). Call
+ * before the handler serves requests. */
+struct fw_investigations;
+void fw_api_set_investigations(fw_api *a, struct fw_investigations *inv);
 /* /readyz answers 200 once set (listeners bound, storage open). */
 void fw_api_set_ready(fw_api *a, bool ready);
 fw_http_handler fw_api_handler(fw_api *a);
