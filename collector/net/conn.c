@@ -7,9 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -58,6 +60,7 @@ struct fw__net_conn {
     fw_h2_conn *h2; /* set iff state H2 (or CLOSING/LINGER after H2) */
     fw_buf out;     /* the cores' output before it moves into |bev| */
     unsigned read_timeout_s; /* currently armed read timeout */
+    uint64_t armed_ns;       /* CLOCK_MONOTONIC when we last finished work on it */
     bool read_paused;        /* back-pressure: EV_READ disabled until output drains */
     size_t lingered;         /* bytes discarded in LINGER */
     fw__net_conn *prev;
@@ -97,14 +100,24 @@ void fw__net_conn_close(fw__net_conn *c)
     fw__net_worker_conn_closed(w);
 }
 
+static uint64_t conn_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* Arms the read timeout for the phase the connection is in (0 = none);
- * the write timeout always allows idle_timeout_s for the peer to read. */
+ * the write timeout always allows idle_timeout_s for the peer to read.
+ * Called whenever we finish work on the connection: stamps |armed_ns|. */
 static void conn_set_timeout(fw__net_conn *c, unsigned read_s)
 {
     const fw_server_config *cfg = &c->worker->server->cfg;
     struct timeval rtv = {(time_t)read_s, 0};
     struct timeval wtv = {(time_t)cfg->idle_timeout_s, 0};
 
+    c->armed_ns = conn_now_ns();
     if (read_s == c->read_timeout_s)
         return;
     c->read_timeout_s = read_s;
@@ -460,6 +473,56 @@ static void conn_tls_ready(fw__net_conn *c)
         conn_process_input(c);
 }
 
+/* A read or write timeout can fire although the peer was on time: when
+ * the worker itself was held past the deadline (a slow handler, a lock
+ * held elsewhere), libevent finds the timer expired in the same loop
+ * iteration as the socket turned ready and reports only the timeout, and
+ * a deadline armed during the stall counts from the stale loop time.
+ * Closing then drops a client whose request already arrived or who waits
+ * for our answer. The timeout is ours when less than the timed-out
+ * direction's limit has passed since we last finished work on the
+ * connection (|armed_ns|, a fresh clock), or when the socket is ready in
+ * every timed-out direction (deferred callbacks may report both at once):
+ * then the directions are re-enabled, which re-arms their timeouts from
+ * now. Only request/response states; handshake and linger deadlines stay
+ * as they are. Returns true when the connection stays open. */
+static bool conn_timeout_is_ours(fw__net_conn *c, short what)
+{
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    /* A read timeout while reading is paused on purpose is no deadline
+     * (the write timeout still guards a peer that does not read). */
+    bool reading = (what & BEV_EVENT_READING) != 0 && !c->read_paused;
+    bool writing = (what & BEV_EVENT_WRITING) != 0;
+    uint64_t limit_s = UINT64_MAX;
+    struct pollfd pfd;
+    short need = 0;
+
+    if (fd < 0 ||
+        (c->state != FW_CONN_SNIFFING && c->state != FW_CONN_H1 && c->state != FW_CONN_H2))
+        return false;
+    if (!reading && !writing)
+        return (what & BEV_EVENT_READING) != 0; /* stale: reading was paused since */
+    if (reading && c->read_timeout_s != 0)
+        limit_s = c->read_timeout_s;
+    if (writing && idle_timeout(c) != 0 && idle_timeout(c) < limit_s)
+        limit_s = idle_timeout(c);
+    if (limit_s == UINT64_MAX || conn_now_ns() - c->armed_ns >= limit_s * 1000000000u) {
+        if (reading && !(c->ssl != NULL && SSL_pending(c->ssl) > 0))
+            need |= POLLIN;
+        if (writing)
+            need |= POLLOUT;
+        if (need != 0) {
+            pfd.fd = fd;
+            pfd.events = need;
+            pfd.revents = 0;
+            if (poll(&pfd, 1, 0) != 1 || (pfd.revents & need) != need)
+                return false;
+        }
+    }
+    return bufferevent_enable(c->bev,
+                              (short)((reading ? EV_READ : 0) | (writing ? EV_WRITE : 0))) == 0;
+}
+
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     fw__net_conn *c = arg;
@@ -489,6 +552,12 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
         return;
     }
     if (what & BEV_EVENT_TIMEOUT) {
+        if (conn_timeout_is_ours(c, what)) {
+            fw_log(FW_LOG_DEBUG, "net",
+                   "listener %s: timeout 0x%x after a worker stall, not the peer's",
+                   c->listener->cfg.name, (unsigned)what);
+            return;
+        }
         if (c->state != FW_CONN_LINGER)
             COUNT(w, timeouts);
         fw__net_conn_close(c);

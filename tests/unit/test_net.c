@@ -1,9 +1,10 @@
 /* test_net.c - the network front over real sockets on 127.0.0.1:0:
  * HTTP/1.1 keep-alive, HTTP/2 prior knowledge (an nghttp2 client session),
  * TLS with ALPN h2 / http/1.1 and mutual TLS, max_connections, header
- * timeout, graceful stop with a request in flight, two servers in one
- * process, address errors. Synchronization is by socket events with poll
- * timeouts, never by sleeping. */
+ * timeout (and none when only the worker was late), graceful stop with a
+ * request in flight, two servers in one process, address errors.
+ * Synchronization is by socket events with poll timeouts, never by
+ * sleeping (one test sleeps to make the worker outlast a timeout). */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -694,6 +696,93 @@ static void test_timeouts(void **state)
     fw_server_free(s);
 }
 
+/* ---- a worker that is late must not time out a timely client ---- */
+
+typedef struct block_ctx {
+    echo_ctx echo;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool entered; /* the handler of /block is running */
+    bool release; /* the test lets it return */
+} block_ctx;
+
+/* /block holds the worker until the test releases it (a stalled handler or
+ * a lock held elsewhere); any other path echoes. */
+static void block_handle(void *ctx, const fw_http_request *req, fw_http_response *resp)
+{
+    block_ctx *b = ctx;
+
+    if (req->path.len == 6 && memcmp(req->path.ptr, "/block", 6) == 0) {
+        pthread_mutex_lock(&b->lock);
+        b->entered = true;
+        pthread_cond_broadcast(&b->cond);
+        while (!b->release)
+            pthread_cond_wait(&b->cond, &b->lock);
+        pthread_mutex_unlock(&b->lock);
+    }
+    echo_handle(&b->echo, req, resp);
+}
+
+static void test_late_worker_is_not_a_timeout(void **state)
+{
+    block_ctx b;
+    fw_server_config cfg;
+    fw_server *s;
+    client timely, blocker;
+    fw_server_stats st;
+    h1_resp r;
+    const char *req2 = "GET /second HTTP/1.1\r\nHost: x\r\n\r\n";
+    const char *block = "GET /block HTTP/1.1\r\nHost: x\r\n\r\n";
+    struct timespec stall = {2, 600 * 1000 * 1000}; /* > the 2 s timeouts */
+
+    (void)state;
+    memset(&b, 0, sizeof(b));
+    b.echo.tag = "L";
+    pthread_mutex_init(&b.lock, NULL);
+    pthread_cond_init(&b.cond, NULL);
+    cfg = base_config(&b.echo, 1); /* one worker: the stall holds every connection */
+    cfg.listeners[0].handler.handle = block_handle;
+    cfg.listeners[0].handler.ctx = &b;
+    cfg.header_timeout_s = 2;
+    cfg.idle_timeout_s = 2;
+    s = start(&cfg);
+    timely = cl_open(port_of(s, 0));
+    blocker = cl_open(port_of(s, 0));
+    /* |timely| is served, so its 2 s idle timeout is armed. */
+    h1_expect(&timely, "GET /first HTTP/1.1\r\nHost: x\r\n\r\n", 200, "L /first 1 0:");
+    /* The worker stalls in /block ... */
+    assert_int_equal(cl_send(&blocker, block, strlen(block)), 0);
+    pthread_mutex_lock(&b.lock);
+    while (!b.entered)
+        pthread_cond_wait(&b.cond, &b.lock);
+    pthread_mutex_unlock(&b.lock);
+    /* ... while |timely| sends its next request well inside its timeout, and
+     * the stall outlasts that timeout. */
+    assert_int_equal(cl_send(&timely, req2, strlen(req2)), 0);
+    while (nanosleep(&stall, &stall) != 0 && errno == EINTR) {
+    }
+    pthread_mutex_lock(&b.lock);
+    b.release = true;
+    pthread_cond_broadcast(&b.cond);
+    pthread_mutex_unlock(&b.lock);
+    assert_int_equal(h1_read(&blocker, &r), 0);
+    assert_string_equal(r.body, "L /block 1 0:");
+    /* The client was not late; the worker was: its request is answered. */
+    if (h1_read(&timely, &r) != 0)
+        fail_msg("the timely client's connection was closed after the worker's stall");
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "L /second 1 0:");
+    cl_close(&timely);
+    cl_close(&blocker);
+    fw_server_get_stats(s, &st);
+    assert_int_equal(st.timeouts, 0);
+    assert_int_equal(atomic_load(&b.echo.calls), 3);
+    fw_server_stop(s, 1000);
+    fw_server_free(s);
+    pthread_cond_destroy(&b.cond);
+    pthread_mutex_destroy(&b.lock);
+}
+
 typedef struct stopper {
     fw_server *s;
     unsigned grace_ms;
@@ -1026,6 +1115,7 @@ int main(void)
         cmocka_unit_test(test_protocol_not_allowed),
         cmocka_unit_test(test_max_connections),
         cmocka_unit_test(test_timeouts),
+        cmocka_unit_test(test_late_worker_is_not_a_timeout),
         cmocka_unit_test(test_graceful_stop),
         cmocka_unit_test(test_two_servers),
         cmocka_unit_test(test_addresses),
