@@ -12,6 +12,7 @@ packages=(
   libsqlite3-dev libjansson-dev libyaml-dev libcmocka-dev libhttp-parser-dev
   nghttp2-client curl ca-certificates python3
   prometheus
+  chromium
   prometheus-alertmanager
 )
 # Node.js runs the integration tests (OpenTelemetry JS SDK). CI images ship

@@ -132,6 +132,11 @@ void fw__api_route_investigations(fw_api *a, const fw_http_request *req, fw_str 
                                   fw_http_response *resp);
 void fw__api_route_investigation(fw_api *a, const fw_http_request *req, fw_str tail,
                                  fw_http_response *resp);
+/* GET /api/v1/investigations/{id}/report (api_report.c); |id_seg| is the
+ * still percent-encoded {id} segment. Reached through
+ * fw__api_route_investigation, which hands it the /report suffix. */
+void fw__api_route_investigation_report(fw_api *a, const fw_http_request *req, fw_str id_seg,
+                                        fw_http_response *resp);
 /* Appends the RED, topology and dictionary families to /metrics. */
 int fw__api_render_analytics_metrics(fw_api *a, fw_buf *b);
 

@@ -337,6 +337,12 @@ void fw__api_route_investigation(fw_api *a, const fw_http_request *req, fw_str t
     fw_investigations *inv = investigations_or_503(a, resp);
     if (!inv)
         return;
+    static const char REPORT[] = "/report"; /* SPEC 6.2 (api_report.c) */
+    size_t rl = sizeof(REPORT) - 1;
+    if (tail.len > rl && memcmp(tail.ptr + tail.len - rl, REPORT, rl) == 0) {
+        fw__api_route_investigation_report(a, req, (fw_str){tail.ptr, tail.len - rl}, resp);
+        return;
+    }
     char id[FW_INV_ID_MAX];
     if (tail.len == 0 || tail.len >= sizeof(id) || memchr(tail.ptr, '/', tail.len) ||
         !fw__api_percent_decode(tail, id, sizeof(id))) {

@@ -708,3 +708,42 @@ int fw_cli_investigations(int argc, char **argv)
     free(r.body);
     return fflush(stdout) == 0 ? FW_EXIT_OK : FW_EXIT_STARTUP;
 }
+
+/* ---- shared with the other client subcommands (cli_internal.h) ---- */
+
+int fw__cli_http_get(const char *cmd, const char *server_url, const char *path, int *status,
+                     char **body, size_t *body_len)
+{
+    http_target t;
+    if (!parse_server(cmd, server_url ? server_url : CLIENT_DEFAULT_SERVER, &t))
+        return -1;
+    http_reply r;
+    char err[256];
+    if (http_call(&t, "GET", path, NULL, &r, err, sizeof(err)) != 0) {
+        fprintf(stderr, "flywheel %s: %s:%s: %s\n", cmd, t.host, t.port, err);
+        return -1;
+    }
+    *status = r.status;
+    *body = r.body;
+    *body_len = r.body_len;
+    return 0;
+}
+
+int fw__cli_http_call(const char *cmd, const char *server_url, const char *method,
+                      const char *path, const char *body, int *status, char **reply_body,
+                      size_t *reply_len)
+{
+    http_target t;
+    if (!parse_server(cmd, server_url ? server_url : CLIENT_DEFAULT_SERVER, &t))
+        return -1;
+    http_reply r;
+    char err[256];
+    if (http_call(&t, method, path, body, &r, err, sizeof(err)) != 0) {
+        fprintf(stderr, "flywheel %s: %s:%s: %s\n", cmd, t.host, t.port, err);
+        return -1;
+    }
+    *status = r.status;
+    *reply_body = r.body;
+    *reply_len = r.body_len;
+    return 0;
+}

@@ -31,8 +31,6 @@ static const serve_flag serve_flags[] = {
 
 #define N_SERVE_FLAGS (sizeof serve_flags / sizeof serve_flags[0])
 
-static const char *const upcoming[] = {"report", "slo"};
-
 static void print_usage(FILE *f)
 {
     fputs("flywheel " FW_VERSION " - OpenTelemetry (OTLP) collector for traces and logs\n"
@@ -41,12 +39,11 @@ static void print_usage(FILE *f)
           "  flywheel serve [--config FILE] [flags]   run the collector\n"
           "  flywheel investigate --service S [...]   start an investigation on a server\n"
           "  flywheel investigations [ID]             list investigations, or show one\n"
+          "  flywheel report ID [--format md|json|html] draft incident report of an investigation\n"
+          "  flywheel slo list|get|create|delete      SLOs of a server (status, budget, burn rates)\n"
           "  flywheel simulate [flags]                emit telemetry of a simulated app with faults\n"
           "  flywheel version                         print the version\n"
-          "  flywheel --help | flywheel CMD --help    explain a command and its flags\n"
-          "\n"
-          "Upcoming (they land with the investigator and are not available yet):\n"
-          "  report, slo\n",
+          "  flywheel --help | flywheel CMD --help    explain a command and its flags\n",
           f);
 }
 
@@ -211,11 +208,8 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "investigate") == 0) return fw_cli_investigate(argc - 2, argv + 2);
     if (strcmp(cmd, "investigations") == 0) return fw_cli_investigations(argc - 2, argv + 2);
     if (strcmp(cmd, "simulate") == 0) return fw_cli_simulate(argc - 2, argv + 2);
-    for (size_t i = 0; i < sizeof upcoming / sizeof upcoming[0]; i++)
-        if (strcmp(cmd, upcoming[i]) == 0) {
-            fprintf(stderr, "flywheel %s: not available yet: lands with the investigator\n", cmd);
-            return FW_EXIT_USAGE;
-        }
+    if (strcmp(cmd, "report") == 0) return fw_cli_report(argc - 2, argv + 2);
+    if (strcmp(cmd, "slo") == 0) return fw_cli_slo(argc - 2, argv + 2);
     fprintf(stderr, "flywheel: unknown command '%s' (see flywheel --help)\n", cmd);
     return FW_EXIT_USAGE;
 }
