@@ -10,7 +10,7 @@ packages=(
   libprotobuf-c-dev protobuf-c-compiler
   libnghttp2-dev libssl-dev openssl libevent-dev zlib1g-dev
   libsqlite3-dev libjansson-dev libyaml-dev libcmocka-dev libhttp-parser-dev
-  nghttp2-client curl ca-certificates python3
+  nghttp2-client curl ca-certificates python3 python3-yaml systemd
   prometheus
   chromium
   prometheus-alertmanager
