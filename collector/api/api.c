@@ -14,10 +14,12 @@
 #include <time.h>
 
 #include "api_internal.h"
+#include "flywheel/auth.h"
 #include "flywheel/deploy.h"
 #include "flywheel/limits.h"
 #include "flywheel/model.h"
 #include "flywheel/patterns.h"
+#include "flywheel/wal.h"
 
 /* Largest body the API builds; lists past it are cut ("truncated": true). */
 #define API_RESP_MAX_DEFAULT (16u * 1024u * 1024u)
@@ -560,6 +562,45 @@ static int render_patterns_metrics(fw_api *a, fw_buf *b)
     return metric_rows(b, rows, sizeof rows / sizeof rows[0]);
 }
 
+void fw_api_set_wal(fw_api *a, struct fw_wal *wal)
+{
+    atomic_store_explicit(&a->wal, wal, memory_order_release);
+}
+
+static int render_wal_metrics(fw_api *a, fw_buf *b)
+{
+    fw_wal *wal = atomic_load_explicit(&a->wal, memory_order_acquire);
+    if (!wal) return 0;
+    fw_wal_stats st;
+    fw_wal_stats_get(wal, &st);
+    const metric_row rows[] = {
+        {"flywheel_wal_bytes", "gauge", "Bytes in write-ahead log segments on disk.", st.bytes},
+        {"flywheel_wal_segments", "gauge", "Write-ahead log segment files on disk.", st.segments},
+        {"flywheel_wal_records_total", "counter", "Requests appended to the write-ahead log.",
+         st.records},
+        {"flywheel_wal_replayed_records_total", "counter",
+         "Write-ahead log records replayed at start.", st.replayed_records},
+        {"flywheel_wal_corrupt_total", "counter",
+         "Torn or corrupt write-ahead log tails and segments found (and repaired) at start.",
+         st.corrupt},
+        {"flywheel_wal_write_errors_total", "counter",
+         "Write-ahead log writes or fsyncs that failed (telemetry refused with 503).",
+         st.write_errors},
+    };
+    return metric_rows(b, rows, sizeof rows / sizeof rows[0]);
+}
+
+static int render_auth_metrics(fw_api *a, fw_buf *b)
+{
+    static const char *const access[2] = {"read", "write"};
+    int rv = fw_prom_header(b, "flywheel_api_requests_unauthenticated_total", "counter",
+                            "API requests refused for a missing or wrong bearer token.");
+    for (size_t i = 0; !rv && i < 2; i++)
+        rv = fw_buf_printf(b, "flywheel_api_requests_unauthenticated_total{access=\"%s\"} %llu\n",
+                           access[i], (unsigned long long)fw_stats_get(&a->unauthenticated[i]));
+    return rv;
+}
+
 static void route_metrics(fw_api *a, const fw_http_request *req, fw_str tail,
                           fw_http_response *resp)
 {
@@ -617,6 +658,10 @@ static void route_metrics(fw_api *a, const fw_http_request *req, fw_str tail,
         rv = render_deploy_metrics(a, b);
     if (!rv)
         rv = render_patterns_metrics(a, b);
+    if (!rv)
+        rv = render_auth_metrics(a, b);
+    if (!rv)
+        rv = render_wal_metrics(a, b);
     if (rv) {
         fw__api_respond_error(resp, 500, "metrics do not fit the response limit");
         return;
@@ -899,9 +944,28 @@ static const api_route *route_find(fw_str path, fw_str *tail)
     return NULL;
 }
 
+/* Bearer-token gate, before routing so an unauthenticated client learns
+ * nothing about the routes: /healthz and /readyz are always open; GET and
+ * HEAD need the read token, every other method the write token. */
+static bool api_authorized(fw_api *a, const fw_http_request *req)
+{
+    if (fw_str_eq(req->path, "/healthz") || fw_str_eq(req->path, "/readyz"))
+        return true;
+    bool read = req->method == FW_HTTP_GET || req->method == FW_HTTP_HEAD;
+    if (fw_auth_check(fw_str_from(read ? a->read_token : a->write_token), req->authorization))
+        return true;
+    fw_stats_add(&a->unauthenticated[read ? 0 : 1], 1);
+    return false;
+}
+
 static void api_handle(void *ctx, const fw_http_request *req, fw_http_response *resp)
 {
     fw_api *a = ctx;
+    if (!api_authorized(a, req)) {
+        fw__api_respond_error(resp, 401, "missing or invalid bearer token");
+        (void)fw_http_response_header(resp, "www-authenticate", "Bearer");
+        return;
+    }
     fw_str tail = FW_STR_NULL;
     const api_route *r = req->path.ptr ? route_find(req->path, &tail) : NULL;
     if (!r) {
@@ -936,6 +1000,17 @@ int fw_api_new(const fw_api_config *cfg, fw_store *store, fw_stats *stats, fw_ap
         a->cfg.max_body = FW_LIMIT_API_BODY_DEFAULT;
     if (a->cfg.retention_ns == 0)
         a->cfg.retention_ns = API_RETENTION_DEFAULT_NS;
+    a->cfg.read_token = a->cfg.write_token = NULL; /* owned copies below */
+    const char *rt = cfg ? cfg->read_token : NULL, *wt = cfg ? cfg->write_token : NULL;
+    if ((rt && rt[0] && !(a->read_token = strdup(rt))) ||
+        (wt && wt[0] && !(a->write_token = strdup(wt)))) {
+        fw_api_free(a);
+        return FW_ERR_NOMEM;
+    }
+    a->cfg.read_token = a->read_token;
+    a->cfg.write_token = a->write_token;
+    atomic_init(&a->unauthenticated[0], 0);
+    atomic_init(&a->unauthenticated[1], 0);
     a->store = store;
     a->stats = stats;
     atomic_init(&a->server, NULL);
@@ -949,6 +1024,10 @@ int fw_api_new(const fw_api_config *cfg, fw_store *store, fw_stats *stats, fw_ap
 
 void fw_api_free(fw_api *a)
 {
+    if (!a)
+        return;
+    free(a->read_token);
+    free(a->write_token);
     free(a);
 }
 

@@ -43,6 +43,13 @@ struct fw_api {
     /* Borrowed SLO store (fw_api_set_slos, api_slo.c); may be NULL: the
      * SLO endpoints then answer 503. */
     _Atomic(struct fw_slos *) slos;
+    /* Borrowed write-ahead log (fw_api_set_wal); NULL: no flywheel_wal_*. */
+    _Atomic(struct fw_wal *) wal;
+    /* Bearer tokens (owned copies; NULL = open) and the requests refused
+     * for a missing or wrong one, [0] read, [1] write (api.c). */
+    char *read_token;
+    char *write_token;
+    _Atomic uint64_t unauthenticated[2];
 };
 
 /* The analytics of one request, loaded once. */

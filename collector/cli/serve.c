@@ -17,6 +17,7 @@
 
 #include "cli_internal.h"
 #include "flywheel/api.h"
+#include "flywheel/auth.h"
 #include "flywheel/deploy.h"
 #include "flywheel/ingest.h"
 #include "flywheel/intern.h"
@@ -31,6 +32,7 @@
 #include "flywheel/stats.h"
 #include "flywheel/store.h"
 #include "flywheel/topo.h"
+#include "flywheel/wal.h"
 
 /* Store partitions (power of two): spreads writers of different traces
  * over independent locks. */
@@ -148,6 +150,107 @@ static void on_slo_alert(void *ctx, const fw_slo_def *def, const fw_slo_status *
 
 /* Adds the configured throttling types and phrases (comma-separated) to
  * the default rule set. 0 or a negative fw_err after printing why. */
+/* The bearer tokens of SPEC 3.1, resolved from auth.* (inline or file);
+ * heap-held and wiped after the listeners copied them. */
+typedef struct serve_tokens {
+    char ingest[FW_AUTH_TOKEN_MAX + 1];
+    char read[FW_AUTH_TOKEN_MAX + 1];
+    char write[FW_AUTH_TOKEN_MAX + 1];
+} serve_tokens;
+
+static void free_tokens(serve_tokens *t)
+{
+    if (!t) return;
+    explicit_bzero(t, sizeof *t);
+    free(t);
+}
+
+static int load_tokens(const fw_config *cfg, serve_tokens **out)
+{
+    char err[256];
+    serve_tokens *t = calloc(1, sizeof *t);
+    if (!t) return FW_ERR_NOMEM;
+    const struct {
+        const char *key, *value, *file;
+        char *dst;
+    } k[3] = {
+        {"auth.ingest_token", cfg->auth_ingest_token, cfg->auth_ingest_token_file, t->ingest},
+        {"auth.read_token", cfg->auth_read_token, cfg->auth_read_token_file, t->read},
+        {"auth.write_token", cfg->auth_write_token, cfg->auth_write_token_file, t->write},
+    };
+    for (size_t i = 0; i < 3; i++) {
+        if (fw_auth_token_load(k[i].value, k[i].file, k[i].dst, FW_AUTH_TOKEN_MAX + 1, err,
+                               sizeof err) != 0) {
+            fprintf(stderr, "flywheel serve: %s: %s\n", k[i].key, err);
+            free_tokens(t);
+            return FW_ERR_CONFIG;
+        }
+    }
+    fw_log(FW_LOG_INFO, "auth", "bearer tokens: ingest=%s read=%s write=%s",
+           t->ingest[0] ? "on" : "off", t->read[0] ? "on" : "off", t->write[0] ? "on" : "off");
+    *out = t;
+    return 0;
+}
+
+/* Opens <data_dir>/wal per storage.wal*; *out stays NULL when it is off. */
+static int open_wal(const fw_config *cfg, uint64_t retention_ns, fw_wal **out)
+{
+    char dir[FW_CONFIG_STR_MAX + 8], err[512];
+    *out = NULL;
+    if (strcmp(cfg->wal, "off") == 0) {
+        fw_log(FW_LOG_WARN, "serve", "storage.wal is off: telemetry is lost on restart");
+        return 0;
+    }
+    snprintf(dir, sizeof dir, "%s/wal", cfg->data_dir);
+    fw_wal_config wc = {
+        .dir = dir,
+        .segment_bytes = cfg->wal_segment_bytes,
+        .fsync = strcmp(cfg->wal_fsync, "always") == 0  ? FW_WAL_FSYNC_ALWAYS
+                 : strcmp(cfg->wal_fsync, "never") == 0 ? FW_WAL_FSYNC_NEVER
+                                                        : FW_WAL_FSYNC_INTERVAL,
+        .fsync_interval_ns = cfg->wal_fsync_interval_ms * UINT64_C(1000000),
+        .retention_ns = retention_ns,
+        .max_bytes = cfg->wal_max_bytes ? cfg->wal_max_bytes : 2 * cfg->memory_limit_bytes,
+    };
+    int rv = fw_wal_open(&wc, out, err, sizeof err);
+    if (rv) fprintf(stderr, "flywheel serve: write-ahead log: %s\n", err);
+    return rv;
+}
+
+typedef struct serve_replay {
+    fw_ingest *ingest;
+    uint64_t ok, failed;
+} serve_replay;
+
+static void replay_one(void *ctx, const fw_wal_record *rec)
+{
+    serve_replay *r = ctx;
+    if (fw_ingest_replay(r->ingest, rec) == 0)
+        r->ok++;
+    else
+        r->failed++;
+}
+
+/* Rebuilds store, RED, topology and patterns from the log, before any
+ * listener opens; then starts appending to a fresh segment. */
+static int replay_wal(fw_wal *wal, fw_ingest *ingest, fw_pipeline *pipeline)
+{
+    if (!wal) return 0;
+    serve_replay r = {.ingest = ingest};
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    uint64_t now_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+    int rv = fw_wal_replay(wal, now_ns, replay_one, &r);
+    if (rv) {
+        fprintf(stderr, "flywheel serve: write-ahead log replay: %s\n", fw_strerror(rv));
+        return rv;
+    }
+    fw_pipeline_tick(pipeline, now_ns);
+    fw_log(FW_LOG_INFO, "serve", "write-ahead log replayed: requests=%llu refused=%llu",
+           (unsigned long long)r.ok, (unsigned long long)r.failed);
+    return 0;
+}
+
 static int add_throttle_rules(fw_throttle_rules *rules, const fw_config *cfg)
 {
     const struct {
@@ -209,6 +312,7 @@ int fw_cli_serve_run(const fw_config *cfg)
     fw_ingest *ingest = NULL;
     fw_api *api = NULL;
     fw_server *server = NULL;
+    fw_wal *wal = NULL;
     sigset_t stop_signals;
     unsigned workers = resolve_workers(cfg->workers);
     uint64_t retention_ns = cfg->retention_s * UINT64_C(1000000000);
@@ -309,20 +413,30 @@ int fw_cli_serve_run(const fw_config *cfg)
         fprintf(stderr, "flywheel serve: slos: %s\n", err);
         goto fail_investigations;
     }
+    if ((rv = open_wal(cfg, retention_ns, &wal)) != 0) goto fail_slos;
+    serve_tokens *tok = NULL;
+    if ((rv = load_tokens(cfg, &tok)) != 0) goto fail_wal;
     fw_ingest_config ingest_cfg = {
         .http_max_body = (size_t)cfg->http_max_body_bytes,
         .grpc_max_msg = (size_t)cfg->grpc_max_recv_msg_bytes,
         .retry_after_s = SERVE_RETRY_AFTER_S,
+        .auth_token = tok->ingest,
+        .wal = wal,
     };
     if ((rv = fw_ingest_new(&ingest_cfg, pipeline, stats, &ingest)) != 0) {
         fprintf(stderr, "flywheel serve: ingest: %s\n", fw_strerror(rv));
-        goto fail_slos;
+        free_tokens(tok);
+        goto fail_wal;
     }
     fw_api_config api_cfg = {
         .max_body = (size_t)cfg->api_max_body_bytes,
         .retention_ns = retention_ns,
+        .read_token = tok->read,
+        .write_token = tok->write,
     };
-    if ((rv = fw_api_new(&api_cfg, store, stats, &api)) != 0) {
+    rv = fw_api_new(&api_cfg, store, stats, &api);
+    free_tokens(tok); /* ingest and api hold their own copies */
+    if (rv != 0) {
         fprintf(stderr, "flywheel serve: api: %s\n", fw_strerror(rv));
         goto fail_ingest;
     }
@@ -331,6 +445,8 @@ int fw_cli_serve_run(const fw_config *cfg)
     fw_api_set_patterns(api, patterns);
     fw_api_set_investigations(api, investigations);
     fw_api_set_slos(api, slos);
+    fw_api_set_wal(api, wal);
+    if ((rv = replay_wal(wal, ingest, pipeline)) != 0) goto fail_api;
 
     fw_server_config server_cfg;
     memset(&server_cfg, 0, sizeof server_cfg);
@@ -358,6 +474,8 @@ int fw_cli_serve_run(const fw_config *cfg)
         goto fail_api;
     }
     signal(SIGPIPE, SIG_IGN);
+    /* A file size limit makes a WAL write fail (503), not kill the process. */
+    signal(SIGXFSZ, SIG_IGN);
 
     err[0] = '\0';
     if ((rv = fw_server_new(&server_cfg, &server, err, sizeof err)) != 0) {
@@ -421,6 +539,8 @@ fail_api:
     fw_api_free(api);
 fail_ingest:
     fw_ingest_free(ingest);
+fail_wal:
+    fw_wal_close(wal);
 fail_slos:
     fw_slo_close(slos);
 fail_investigations:

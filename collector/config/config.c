@@ -33,7 +33,8 @@ typedef enum cfg_type {
     CFG_SIZE,      /* uint64_t bytes: "20MiB", "1GiB", "512KiB", "1000" */
     CFG_DURATION,  /* uint64_t seconds: "2h", "30m", "15s", "1h30m", "90" */
     CFG_LOG_LEVEL, /* fw_log_level */
-    CFG_LOG_FORMAT /* fw_log_format */
+    CFG_LOG_FORMAT, /* fw_log_format */
+    CFG_SECRET     /* char[FW_CONFIG_STR_MAX] like STRING; the dump hides it */
 } cfg_type;
 
 typedef struct cfg_entry {
@@ -91,6 +92,21 @@ static const cfg_entry cfg_table[] = {
         store_max_spans, "Most spans held; the oldest are evicted beyond it."),
     NUM("storage.max_logs", CFG_U64, FW_LIMIT_STORE_LOGS_DEFAULT, 1, UINT64_C(4000000000),
         store_max_logs, "Most log records held; the oldest are evicted beyond it."),
+    STR("storage.wal", CFG_STRING, "on", wal,
+        "on|off: keep a write-ahead log of accepted telemetry in <data_dir>/wal and replay it "
+        "at start; off keeps telemetry in memory only (lost on restart)."),
+    STR("storage.wal_fsync", CFG_STRING, "interval", wal_fsync,
+        "always|interval|never: always = fsync before acknowledging (survives power loss, one "
+        "fsync per request); interval = acknowledge once written, fsync every "
+        "wal_fsync_interval_ms (survives a killed process; power loss may lose that window); "
+        "never = leave flushing to the kernel."),
+    NUM("storage.wal_fsync_interval_ms", CFG_U64, 100, 1, 60000, wal_fsync_interval_ms,
+        "Milliseconds between write-ahead log fsyncs under wal_fsync: interval."),
+    NUM("storage.wal_segment_bytes", CFG_SIZE, 64 * MiB, 1 * MiB, 1 * GiB, wal_segment_bytes,
+        "Size at which a write-ahead log segment is closed and a new one started."),
+    NUM("storage.wal_max_bytes", CFG_SIZE, 0, 0, 64 * TiB, wal_max_bytes,
+        "Disk bound of the write-ahead log: the oldest segments are deleted beyond it (their "
+        "data would be past the memory limit anyway); 0 = twice storage.memory_limit."),
     NUM("server.workers", CFG_U64, 0, 0, 256, workers,
         "Worker threads (one event loop each); 0 = one per online CPU."),
     NUM("server.max_connections", CFG_U64, FW_LIMIT_CONNECTIONS_DEFAULT, 1, 1000000,
@@ -113,6 +129,19 @@ static const cfg_entry cfg_table[] = {
         "Least severe level written to stderr."),
     NUM("log.format", CFG_LOG_FORMAT, FW_LOG_LOGFMT, 0, 0, log_format,
         "Log line format on stderr."),
+    STR("auth.ingest_token", CFG_SECRET, "", auth_ingest_token,
+        "Bearer token OTLP/gRPC and OTLP/HTTP exports must present (empty = open)."),
+    STR("auth.ingest_token_file", CFG_STRING, "", auth_ingest_token_file,
+        "File holding the ingest token (read at start, whitespace trimmed)."),
+    STR("auth.read_token", CFG_SECRET, "", auth_read_token,
+        "Bearer token for GET/HEAD on /api/v1/* and /metrics (empty = open)."),
+    STR("auth.read_token_file", CFG_STRING, "", auth_read_token_file,
+        "File holding the read token (read at start, whitespace trimmed)."),
+    STR("auth.write_token", CFG_SECRET, "", auth_write_token,
+        "Bearer token for POST/PUT/DELETE on /api/v1/* (deployments, SLOs, alarm webhooks, "
+        "investigations; empty = open)."),
+    STR("auth.write_token_file", CFG_STRING, "", auth_write_token_file,
+        "File holding the write token (read at start, whitespace trimmed)."),
 };
 
 #define CFG_N (sizeof cfg_table / sizeof cfg_table[0])
@@ -422,6 +451,7 @@ static int entry_set(fw_config *c, const cfg_entry *e, const char *v, size_t n, 
     uint64_t num = 0;
     switch (e->type) {
     case CFG_STRING:
+    case CFG_SECRET:
     case CFG_ADDR: {
         if (n >= FW_CONFIG_STR_MAX) {
             set_err(why, whylen, "value longer than %d bytes", FW_CONFIG_STR_MAX - 1);
@@ -496,6 +526,7 @@ void fw_config_defaults(fw_config *c)
         const cfg_entry *e = &cfg_table[i];
         switch (e->type) {
         case CFG_STRING:
+        case CFG_SECRET:
         case CFG_ADDR: snprintf((char *)c + e->off, FW_CONFIG_STR_MAX, "%s", e->def_str); break;
         case CFG_U64:
         case CFG_SIZE:
@@ -606,7 +637,8 @@ static int on_value(yaml_load *y, const yaml_event_t *ev)
         /* A plain null ("key:", "key: ~", "key: null") clears a string. */
         if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
             (vn == 0 || ieq(v, vn, "~") || ieq(v, vn, "null"))) {
-            if (e->type != CFG_STRING) return yerr(y, line, "%s: value is missing", e->key);
+            if (e->type != CFG_STRING && e->type != CFG_SECRET)
+                return yerr(y, line, "%s: value is missing", e->key);
             vn = 0;
         }
         if (memchr(v, '\0', vn)) return yerr(y, line, "%s: NUL byte in value", e->key);
@@ -842,8 +874,27 @@ int fw_config_validate(const fw_config *c, char *err, size_t errlen)
         set_err(err, errlen, "log: bad level or format");
         return FW_ERR_CONFIG;
     }
+    const char *const tok[3][3] = {
+        {"auth.ingest_token", c->auth_ingest_token, c->auth_ingest_token_file},
+        {"auth.read_token", c->auth_read_token, c->auth_read_token_file},
+        {"auth.write_token", c->auth_write_token, c->auth_write_token_file},
+    };
+    for (size_t i = 0; i < 3; i++)
+        if (tok[i][1][0] && tok[i][2][0]) {
+            set_err(err, errlen, "%s: set the token or %s_file, not both", tok[i][0], tok[i][0]);
+            return FW_ERR_CONFIG;
+        }
     if (c->data_dir[0] == '\0') {
         set_err(err, errlen, "storage.data_dir: must not be empty");
+        return FW_ERR_CONFIG;
+    }
+    if (strcmp(c->wal, "on") != 0 && strcmp(c->wal, "off") != 0) {
+        set_err(err, errlen, "storage.wal: must be on or off");
+        return FW_ERR_CONFIG;
+    }
+    if (strcmp(c->wal_fsync, "always") != 0 && strcmp(c->wal_fsync, "interval") != 0 &&
+        strcmp(c->wal_fsync, "never") != 0) {
+        set_err(err, errlen, "storage.wal_fsync: must be always, interval or never");
         return FW_ERR_CONFIG;
     }
     return 0;
@@ -853,6 +904,7 @@ static const char *type_name(cfg_type t)
 {
     switch (t) {
     case CFG_STRING: return "PATH";
+    case CFG_SECRET: return "TOKEN";
     case CFG_ADDR: return "HOST:PORT";
     case CFG_U64: return "N";
     case CFG_SIZE: return "SIZE";
@@ -868,6 +920,9 @@ static void fmt_value(const fw_config *c, const cfg_entry *e, char *out, size_t 
     switch (e->type) {
     case CFG_STRING:
     case CFG_ADDR: snprintf(out, outsz, "%s", (const char *)c + e->off); break;
+    case CFG_SECRET:
+        snprintf(out, outsz, "%s", *((const char *)c + e->off) ? "<redacted>" : "");
+        break;
     case CFG_U64:
     case CFG_SIZE:
     case CFG_DURATION: fmt_num(e->type, *u64_at_const(c, e), out, outsz); break;
@@ -932,7 +987,11 @@ void fw_config_dump(const fw_config *c, FILE *f)
             prev_len = sec_len;
         }
         fprintf(f, "  %s: ", dot ? dot + 1 : e->key);
-        if (e->type == CFG_STRING || e->type == CFG_ADDR) {
+        if (e->type == CFG_SECRET) {
+            char v[16];
+            fmt_value(c, e, v, sizeof v);
+            dump_string(f, v);
+        } else if (e->type == CFG_STRING || e->type == CFG_ADDR) {
             dump_string(f, (const char *)c + e->off);
         } else {
             char v[64];

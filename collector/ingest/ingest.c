@@ -1,9 +1,9 @@
 /* ingest.c - the OTLP endpoints: gRPC {Trace,Logs}Service/Export and HTTP
  * POST /v1/traces, /v1/logs. Maps one request to unframe -> inflate ->
- * decode (per-request arena) -> pipeline hand-off -> response, with the
- * status codes of SPEC.md 3.1. Owns no sockets and keeps nothing past the
- * request: what outlives it is copied by the pipeline. Client input never
- * yields a 500 / INTERNAL answer. */
+ * decode (per-request arena) -> write-ahead log -> pipeline hand-off ->
+ * response, with the status codes of SPEC.md 3.1. Owns no sockets and keeps
+ * nothing past the request: what outlives it is copied by the pipeline (and
+ * the log). Client input never yields a 500 / INTERNAL answer. */
 #include "flywheel/ingest.h"
 
 #include <limits.h>
@@ -14,10 +14,12 @@
 #include <time.h>
 
 #include "flywheel/arena.h"
+#include "flywheel/auth.h"
 #include "flywheel/grpc.h"
 #include "flywheel/gzip.h"
 #include "flywheel/limits.h"
 #include "flywheel/otlp.h"
+#include "flywheel/wal.h"
 
 /* Arena slack over FW_LIMIT_ARENA_FACTOR * decoded size (tiny requests). */
 #define INGEST_ARENA_SLACK (64u * 1024u)
@@ -32,7 +34,9 @@
 #define CT_JSON           "application/json"
 
 struct fw_ingest {
-    fw_ingest_config cfg;
+    fw_ingest_config cfg; /* cfg.auth_token points at |token_buf| */
+    char *token_buf;      /* owned copy of the bearer token, NULL = open */
+    fw_str token;         /* |token_buf| as a string; empty = open */
     fw_pipeline *pipeline; /* borrowed */
     fw_stats *stats;       /* borrowed */
 };
@@ -45,6 +49,7 @@ typedef struct ingest_outcome {
     uint64_t rejected;          /* partial success: records refused */
     const char *reject_message; /* static, NULL when none */
     char message[256];          /* when failed: for the sender */
+    bool replay;                /* from the write-ahead log: not logged again */
 } ingest_outcome;
 
 typedef int (*ingest_export_fn)(fw_ingest *in, fw_protocol proto, fw_otlp_encoding enc,
@@ -115,6 +120,20 @@ static void push_failed(const fw_ingest *in, ingest_outcome *o)
                  in->cfg.retry_after_s);
 }
 
+/* Appends the decoded request to the write-ahead log before the pipeline
+ * sees it: nothing is acknowledged that a restart could lose. */
+static int wal_log(fw_ingest *in, fw_wal_type type, fw_protocol proto, const uint8_t *p, size_t n,
+                   uint64_t now_ns, ingest_outcome *o)
+{
+    if (!in->cfg.wal || o->replay) return 0;
+    int rv = fw_wal_append(in->cfg.wal, type, (uint8_t)proto, now_ns, p, n);
+    if (rv)
+        outcome_fail(o, FW_REJECT_OVERLOAD,
+                     "flywheel cannot write its write-ahead log; retry in %u s",
+                     in->cfg.retry_after_s);
+    return rv;
+}
+
 static int export_traces(fw_ingest *in, fw_protocol proto, fw_otlp_encoding enc, const uint8_t *p,
                          size_t n, fw_arena *arena, uint64_t now_ns, ingest_outcome *o)
 {
@@ -128,6 +147,7 @@ static int export_traces(fw_ingest *in, fw_protocol proto, fw_otlp_encoding enc,
         decode_failed(rv, &perr, n, o);
         return rv;
     }
+    if ((rv = wal_log(in, FW_WAL_TRACES, proto, p, n, now_ns, o)) != 0) return rv;
     rv = fw_pipeline_push_spans(in->pipeline, proto, &batch, now_ns);
     if (rv) {
         push_failed(in, o);
@@ -151,6 +171,7 @@ static int export_logs(fw_ingest *in, fw_protocol proto, fw_otlp_encoding enc, c
         decode_failed(rv, &perr, n, o);
         return rv;
     }
+    if ((rv = wal_log(in, FW_WAL_LOGS, proto, p, n, now_ns, o)) != 0) return rv;
     rv = fw_pipeline_push_logs(in->pipeline, proto, &batch, now_ns);
     if (rv) {
         push_failed(in, o);
@@ -217,9 +238,10 @@ static size_t arena_cap(size_t decoded_len)
 }
 
 /* Decode and hand off |p,n| through |r| in a fresh arena freed before
- * returning. */
-static void run_export(fw_ingest *in, const ingest_route *r, fw_protocol proto,
-                       fw_otlp_encoding enc, const uint8_t *p, size_t n, ingest_outcome *o)
+ * returning; |now_ns| 0 = the wall clock. */
+static void run_export_at(fw_ingest *in, const ingest_route *r, fw_protocol proto,
+                          fw_otlp_encoding enc, const uint8_t *p, size_t n, uint64_t now_ns,
+                          ingest_outcome *o)
 {
     static const uint8_t empty[1] = {0};
     fw_arena *arena = fw_arena_new(arena_cap(n));
@@ -227,8 +249,15 @@ static void run_export(fw_ingest *in, const ingest_route *r, fw_protocol proto,
         outcome_fail(o, FW_REJECT_OVERLOAD, "out of memory; retry in %u s", in->cfg.retry_after_s);
         return;
     }
-    (void)r->export_fn(in, proto, enc, p ? p : empty, n, arena, now_ns_realtime(), o);
+    (void)r->export_fn(in, proto, enc, p ? p : empty, n, arena,
+                       now_ns ? now_ns : now_ns_realtime(), o);
     fw_arena_free(arena);
+}
+
+static void run_export(fw_ingest *in, const ingest_route *r, fw_protocol proto,
+                       fw_otlp_encoding enc, const uint8_t *p, size_t n, ingest_outcome *o)
+{
+    run_export_at(in, r, proto, enc, p, n, 0, o);
 }
 
 static void count_request(fw_ingest *in, const ingest_route *r, fw_protocol proto,
@@ -277,6 +306,8 @@ static void grpc_fail(fw_ingest *in, const ingest_route *r, fw_http_response *re
     }
     if (o->reason == FW_REJECT_UNSUPPORTED)
         (void)fw_http_response_header(resp, "grpc-accept-encoding", "identity,gzip");
+    if (o->reason == FW_REJECT_UNAUTHENTICATED)
+        (void)fw_http_response_header(resp, "www-authenticate", "Bearer");
 }
 
 /* Unframes (and inflates) the one message of a unary call into |msg|/|len|;
@@ -390,6 +421,11 @@ static void grpc_handle(void *ctx, const fw_http_request *req, fw_http_response 
 
     const ingest_route *r = route_find(req->path, true);
     count_request(in, r, FW_PROTO_GRPC, req->body_len);
+    if (!fw_auth_check(in->token, req->authorization)) {
+        outcome_fail(&o, FW_REJECT_UNAUTHENTICATED, "missing or invalid bearer token");
+        grpc_fail(in, r, resp, &o);
+        goto out;
+    }
     if (!r || !r->export_fn) {
         char quoted[INGEST_QUOTE_MAX + 1];
         quote_value(req->path, quoted, sizeof quoted);
@@ -464,6 +500,8 @@ static void http_fail(fw_ingest *in, const ingest_route *r, fw_protocol proto, f
     count_rejected(in, r, proto, o->reason);
     http_status_body(in, resp, enc, a->http_status, a->grpc_status, overload, o->message);
     if (overload) (void)fw_http_response_header(resp, "retry-after", "%u", in->cfg.retry_after_s);
+    if (o->reason == FW_REJECT_UNAUTHENTICATED)
+        (void)fw_http_response_header(resp, "www-authenticate", "Bearer");
 }
 
 /* Media type without parameters, case-insensitive. */
@@ -523,6 +561,11 @@ static void http_handle(void *ctx, const fw_http_request *req, fw_http_response 
     /* An unknown media type is counted under http_protobuf, OTLP/HTTP's
      * default encoding: the request has to be counted somewhere. */
     count_request(in, r, proto, req->body_len);
+    if (!fw_auth_check(in->token, req->authorization)) {
+        outcome_fail(&o, FW_REJECT_UNAUTHENTICATED, "missing or invalid bearer token");
+        http_fail(in, r, proto, enc, resp, &o);
+        goto out;
+    }
     if (!known_type) {
         quote_value(req->content_type, quoted, sizeof quoted);
         outcome_fail(&o, FW_REJECT_UNSUPPORTED,
@@ -587,6 +630,23 @@ out:
     fw_buf_free(&inflated);
 }
 
+/* ---- write-ahead log replay ---------------------------------------------- */
+
+int fw_ingest_replay(fw_ingest *in, const fw_wal_record *rec)
+{
+    ingest_outcome o;
+    memset(&o, 0, sizeof o);
+    o.replay = true;
+    if (rec->protocol >= FW_PROTO__COUNT) return FW_ERR_INVALID;
+    fw_protocol proto = (fw_protocol)rec->protocol;
+    fw_otlp_encoding enc = proto == FW_PROTO_HTTP_JSON ? FW_OTLP_JSON : FW_OTLP_PROTOBUF;
+    const ingest_route *r = &routes[rec->type == FW_WAL_LOGS ? 1 : 0];
+    run_export_at(in, r, proto, enc, rec->payload, rec->len, rec->arrival_ns ? rec->arrival_ns : 1,
+                  &o);
+    if (!o.failed) return 0;
+    return o.reason == FW_REJECT_OVERLOAD ? FW_ERR_OVERLOAD : FW_ERR_INVALID;
+}
+
 /* ---- lifecycle ----------------------------------------------------------- */
 
 int fw_ingest_new(const fw_ingest_config *cfg, fw_pipeline *pipeline, fw_stats *stats,
@@ -599,6 +659,19 @@ int fw_ingest_new(const fw_ingest_config *cfg, fw_pipeline *pipeline, fw_stats *
     fw_ingest *in = calloc(1, sizeof *in);
     if (!in) return FW_ERR_NOMEM;
     in->cfg = *cfg;
+    in->cfg.auth_token = NULL;
+    size_t tlen = cfg->auth_token ? strlen(cfg->auth_token) : 0;
+    if (tlen) {
+        char *t = malloc(tlen + 1);
+        if (!t) {
+            free(in);
+            return FW_ERR_NOMEM;
+        }
+        memcpy(t, cfg->auth_token, tlen + 1);
+        in->token_buf = t;
+        in->token = (fw_str){t, tlen};
+        in->cfg.auth_token = t;
+    }
     in->pipeline = pipeline;
     in->stats = stats;
     *out = in;
@@ -607,6 +680,8 @@ int fw_ingest_new(const fw_ingest_config *cfg, fw_pipeline *pipeline, fw_stats *
 
 void fw_ingest_free(fw_ingest *in)
 {
+    if (!in) return;
+    free(in->token_buf);
     free(in);
 }
 

@@ -860,6 +860,32 @@ size_t fw_red_foreach_lifetime(fw_red *r, int kind, fw_red_series_visit visit, v
     return visited;
 }
 
+/* Steps merged per pass over the shards by fw_red_range(). */
+#define RANGE_CHUNK 64u
+
+/* Adds the buckets of |key| starting in [chunk, chunk + n * step) into
+ * t[0..n), each bucket into the step holding its start: the same buckets,
+ * in the same order (shard by shard, ascending), as one gather() per step,
+ * but with one lookup per shard and chunk instead of one per step. */
+static void gather_steps(fw_red *r, const fw_red_key *key, uint64_t chunk, uint64_t step,
+                         size_t n, fw_red_totals *t)
+{
+    uint64_t h = key_hash(key);
+    uint64_t end = chunk + (uint64_t)n * step; /* no overflow: checked by the caller */
+    for (unsigned p = 0; p < r->cfg.partitions; p++) {
+        red_shard *sh = &r->shards[p];
+        pthread_mutex_lock(&sh->lock);
+        red_series *s = shard_find(sh, key, h);
+        if (s) {
+            bool edge = s->key.kind == FW_RED_EDGE;
+            for (uint32_t i = bucket_lower(s, chunk); i < s->nbuckets && s->buckets[i]->start_ns < end;
+                 i++)
+                totals_add_bucket(&t[(s->buckets[i]->start_ns - chunk) / step], s->buckets[i], edge);
+        }
+        pthread_mutex_unlock(&sh->lock);
+    }
+}
+
 int fw_red_range(fw_red *r, const fw_red_key *key, uint64_t from_ns, uint64_t to_ns,
                  uint64_t step_ns, fw_red_point_visit visit, void *ctx)
 {
@@ -870,16 +896,40 @@ int fw_red_range(fw_red *r, const fw_red_key *key, uint64_t from_ns, uint64_t to
     uint64_t steps = (to_ns - start - 1u) / step_ns + 1u;
     if (steps > MAX_RANGE_STEPS) return FW_ERR_INVALID;
     fw_red_key k = key_norm(key);
-    fw_red_totals *t = malloc(sizeof *t);
+    size_t cap = steps < RANGE_CHUNK ? (size_t)steps : RANGE_CHUNK;
+    fw_red_totals *t = malloc(cap * sizeof *t);
     if (!t) return FW_ERR_NOMEM;
-    for (uint64_t i = 0; i < steps; i++) {
-        uint64_t s = start + i * step_ns;
-        totals_init(t);
-        (void)gather(r, &k, false, s, s + step_ns - 1u, t);
-        if (visit(ctx, s, t)) break;
+    /* The last step starts at or before to_ns - 1 and to_ns <= UINT64_MAX -
+     * step_ns, so every step end below is representable. */
+    for (uint64_t i = 0; i < steps; i += cap) {
+        size_t n = steps - i < cap ? (size_t)(steps - i) : cap;
+        uint64_t chunk = start + i * step_ns;
+        for (size_t j = 0; j < n; j++)
+            totals_init(&t[j]);
+        gather_steps(r, &k, chunk, step_ns, n, t);
+        for (size_t j = 0; j < n; j++)
+            if (visit(ctx, chunk + j * step_ns, &t[j])) goto out;
     }
+out:
     free(t);
     return 0;
+}
+
+/* Visits the keys of |kind| (all when kind < 0) with data in [from_ns,
+ * to_ns], sorted, without merging their buckets. */
+size_t fw_red_foreach_key(fw_red *r, int kind, uint64_t from_ns, uint64_t to_ns,
+                          fw_red_key_visit visit, void *ctx)
+{
+    fw_red_key *keys = NULL;
+    size_t n = 0, visited = 0;
+    if (!r || !visit || to_ns < from_ns) return 0;
+    if (collect_keys(r, kind, false, from_ns, to_ns, &keys, &n)) return 0;
+    for (size_t i = 0; i < n; i++) {
+        visited++;
+        if (visit(ctx, &keys[i])) break;
+    }
+    free(keys);
+    return visited;
 }
 
 void fw_red_get_stats(fw_red *r, fw_red_stats *out)

@@ -1375,10 +1375,12 @@ static bool name_matches(const span_match *m, const store_rec *r)
     return m->operation_id != FW_INTERN_NONE && (r->name_ref >> 1) == m->operation_id;
 }
 
-static bool rec_matches(const span_match *m, const store_partition *p, const store_rec *r)
+/* The filters that need only a record's flags and origin (the first fields
+ * of its header): kind, errors/throttled, service. */
+static bool head_matches(const span_match *m, const store_partition *p, unsigned flags,
+                         uint32_t origin)
 {
     const fw_span_query *q = m->q;
-    unsigned flags = r->flags;
     if (q->kind >= 0 && (int)(flags & STORE_F_KIND_MASK) != q->kind)
         return false;
     if (q->errors_only && !(flags & (STORE_F_FAULT | STORE_F_CLIENT)) &&
@@ -1386,11 +1388,8 @@ static bool rec_matches(const span_match *m, const store_partition *p, const sto
         return false;
     if (q->throttled_only && !(flags & STORE_F_THROTTLED))
         return false;
-    uint64_t t = fw__store_span_time(r->start_ns, r->end_ns);
-    if ((q->from_ns && t < q->from_ns) || (q->to_ns && t > q->to_ns))
-        return false;
     if (m->service.ptr) {
-        const store_origin *o = r->origin < p->origins_hwm ? p->origins[r->origin] : NULL;
+        const store_origin *o = origin < p->origins_hwm ? p->origins[origin] : NULL;
         if (!o)
             return false;
         if (o->service_id != FW_INTERN_NONE) {
@@ -1402,7 +1401,38 @@ static bool rec_matches(const span_match *m, const store_partition *p, const sto
                 return false;
         }
     }
+    return true;
+}
+
+static bool rec_matches(const span_match *m, const store_partition *p, const store_rec *r)
+{
+    const fw_span_query *q = m->q;
+    if (!head_matches(m, p, r->flags, r->origin))
+        return false;
+    uint64_t t = fw__store_span_time(r->start_ns, r->end_ns);
+    if ((q->from_ns && t < q->from_ns) || (q->to_ns && t > q->to_ns))
+        return false;
     return name_matches(m, r);
+}
+
+/* Reads only the size, flags and origin at the front of the record at |p|
+ * (< |limit|), so a scan can skip records the head filters reject without
+ * parsing the rest of the header. false when malformed. */
+static bool rec_head(const uint8_t *p, const uint8_t *limit, uint32_t *size, unsigned *flags,
+                     uint32_t *origin)
+{
+    const uint8_t *start = p;
+    uint64_t n, v;
+    if (!fw__store_varint_get(&p, limit, &n) || n > (uint64_t)(limit - p) || n < 2)
+        return false;
+    const uint8_t *end = p + n;
+    *size = (uint32_t)(end - start);
+    *flags = (unsigned)(p[0] | (p[1] << 8));
+    p += 2;
+    if (!fw__store_varint_get(&p, end, &v) || v > UINT32_MAX)
+        return false;
+    *origin = (uint32_t)v;
+    return true;
 }
 
 static bool block_may_match(const span_match *m, const store_block *b, const hit_heap *h)
@@ -1453,6 +1483,14 @@ static void collect_from_blocks(const span_match *m, const store_partition *p, u
             continue;
         uint32_t off = b->head;
         while (off < b->used) {
+            uint32_t size, origin;
+            unsigned flags;
+            if (!rec_head(b->data + off, b->data + b->used, &size, &flags, &origin))
+                break;
+            if (!head_matches(m, p, flags, origin)) {
+                off += size; /* rejected on the head alone: no full parse */
+                continue;
+            }
             store_rec r;
             if (!fw__store_rec_parse(b->data + off, b->data + b->used, b->base_ns, &r))
                 break;

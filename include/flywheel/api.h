@@ -32,6 +32,12 @@ typedef struct fw_api_config {
      * CLOCK_REALTIME. Tests pin it. */
     uint64_t (*clock_ns)(void *clock_ctx);
     void *clock_ctx;
+    /* Added: bearer tokens (fw_auth_check), copied by fw_api_new; NULL or
+     * "" = open. |read_token| guards GET/HEAD on /metrics and /api/v1/...,
+     * |write_token| every other method there; /healthz and /readyz stay
+     * open. */
+    const char *read_token;
+    const char *write_token;
 } fw_api_config;
 
 /* Borrows |store| and |stats|. */
@@ -58,6 +64,10 @@ void fw_api_set_patterns(fw_api *a, struct fw_patterns *patterns);
  * NULL = those endpoints answer 503). Call before the handler serves
  * requests. */
 void fw_api_set_slos(fw_api *a, struct fw_slos *slos);
+/* Added: the write-ahead log whose counters /metrics exports
+ * (flywheel_wal_*; borrowed for the API's life; NULL = not exported). */
+struct fw_wal;
+void fw_api_set_wal(fw_api *a, struct fw_wal *wal);
 /* Added: the investigations behind POST /api/v1/alarms (generic,
  * /alertmanager, /cloudwatch) and POST/GET /api/v1/investigations[/{id}]
  * (borrowed for the API's life; NULL = those endpoints answer 503). Call

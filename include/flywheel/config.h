@@ -44,6 +44,20 @@ typedef struct fw_config {
     char throttle_messages[FW_CONFIG_STR_MAX];        /* throttling.messages */
     fw_log_level log_level;           /* log.level */
     fw_log_format log_format;         /* log.format: logfmt|json */
+    /* Added: bearer tokens (auth.*; empty = that surface is open). Each is
+     * set inline or through its *_file (read at start by fw_auth). */
+    char auth_ingest_token[FW_CONFIG_STR_MAX];      /* auth.ingest_token */
+    char auth_ingest_token_file[FW_CONFIG_STR_MAX]; /* auth.ingest_token_file */
+    char auth_read_token[FW_CONFIG_STR_MAX];        /* auth.read_token */
+    char auth_read_token_file[FW_CONFIG_STR_MAX];   /* auth.read_token_file */
+    char auth_write_token[FW_CONFIG_STR_MAX];       /* auth.write_token */
+    char auth_write_token_file[FW_CONFIG_STR_MAX];  /* auth.write_token_file */
+    /* Added: write-ahead log of accepted telemetry (fw_wal). */
+    char wal[FW_CONFIG_STR_MAX];       /* storage.wal: on|off */
+    char wal_fsync[FW_CONFIG_STR_MAX]; /* storage.wal_fsync: always|interval|never */
+    uint64_t wal_fsync_interval_ms;    /* storage.wal_fsync_interval_ms */
+    uint64_t wal_segment_bytes;        /* storage.wal_segment_bytes */
+    uint64_t wal_max_bytes;            /* storage.wal_max_bytes (0 = 2 x memory_limit) */
 } fw_config;
 
 /* Fills the embedded defaults (SPEC.md 3, 4). */

@@ -101,6 +101,14 @@ typedef int (*fw_red_series_visit)(void *ctx, const fw_red_key *key, const fw_re
 size_t fw_red_foreach(fw_red *r, int kind, uint64_t from_ns, uint64_t to_ns,
                       fw_red_series_visit visit, void *ctx);
 
+/* Added: the keys fw_red_foreach() would visit (series of |kind|, or all
+ * kinds when kind < 0, with data in [from_ns, to_ns]), in the same order,
+ * without merging any totals: for callers that need only the keys. Return
+ * nonzero to stop; returns the number of calls. */
+typedef int (*fw_red_key_visit)(void *ctx, const fw_red_key *key);
+size_t fw_red_foreach_key(fw_red *r, int kind, uint64_t from_ns, uint64_t to_ns,
+                          fw_red_key_visit visit, void *ctx);
+
 /* Time series of |key|: one call per step in [from_ns, to_ns) (step a
  * multiple of 10 s, >= 10 s), empty steps included with zero totals.
  * Returns 0 or FW_ERR_INVALID (bad step / range, more than 10000 steps). */

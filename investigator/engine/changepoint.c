@@ -86,3 +86,12 @@ double fw__engine_timing(uint64_t t_ns, uint64_t onset_ns)
     if (d >= 30.0 * min) return 0.2;
     return 1.0 - 0.8 * (d - 2.0 * min) / (28.0 * min);
 }
+
+double fw__engine_rate_z(double fa, double na, double fb, double nb)
+{
+    if (!(na > 0.0) || !(nb > 0.0)) return 0.0;
+    double p = (fa + fb) / (na + nb);
+    double var = p * (1.0 - p) * (1.0 / na + 1.0 / nb);
+    if (!(var > 0.0)) return 0.0;
+    return (fa / na - fb / nb) / sqrt(var);
+}

@@ -39,7 +39,9 @@
 #define ENG_MAX_GROUPS 64u        /* fault-origin groups */
 #define ENG_MAX_SLOW 40u          /* slow / baseline traces for latency origin */
 #define ENG_MAX_SELF 64u          /* self-time keys */
-#define ENG_MAX_HYP 16u
+/* every group, deployment, latency and traffic candidate gets a slot, so
+ * that many small background groups cannot starve the later kinds */
+#define ENG_MAX_HYP (ENG_MAX_GROUPS + ENG_MAX_DEPLOYS + 4u)
 #define ENG_MAX_EVID 5u
 #define ENG_EXAMPLES 5u
 #define ENG_MAX_DEPLOYS 32u
@@ -48,6 +50,10 @@
 #define ENG_MAX_GAPS 8u
 #define ENG_MAX_AFFECTED 16u
 #define ENG_NAME 128
+#define ENG_SPLIT_MIN_Z 3.0 /* a version split counts when its z statistic reaches this */
+#define ENG_MAX_KNOWN 64u
+#define ENG_MAX_ORIG_NAMES 32u /* services / versions seen at fault origins */
+#define ENG_MAX_ORIG (2u * ENG_MAX_TRACES * 8u) /* fault-origin events kept */ /* callee names checked against the RED services */
 
 enum { C_DEPLOYMENT, C_THROTTLING, C_DEPENDENCY, C_CODE, C_LATENCY, C_TRAFFIC };
 static const char *const cause_names[] = {"deployment", "throttling", "dependency_failure",
@@ -160,6 +166,7 @@ typedef struct eng_span {
     char service[ENG_NAME], op[ENG_NAME], dep[ENG_NAME], exc[ENG_NAME], version[64],
         instance[ENG_NAME];
     char message[ENG_NAME];
+    char addr[ENG_NAME]; /* server.address (host) of a call */
 } eng_span;
 
 typedef struct eng_trace {
@@ -172,6 +179,7 @@ typedef struct eng_trace {
 typedef struct name_count {
     char name[ENG_NAME];
     size_t count;
+    uint64_t first; /* earliest time it was counted (0 = not tracked) */
 } name_count;
 
 typedef struct eng_group {
@@ -185,6 +193,8 @@ typedef struct eng_group {
     size_t n_inst;
     name_count ver[ENG_MAX_VERSIONS];
     size_t n_ver;
+    name_count callers[ENG_MAX_INSTANCES]; /* failed calls: who made them */
+    size_t n_callers;
 } eng_group;
 
 typedef struct self_key {
@@ -214,6 +224,10 @@ typedef struct eng_hyp {
     size_t n_ev;
     char actions[3][300];
     size_t n_actions;
+    /* not rendered: the ranking's own bookkeeping */
+    double split;          /* deployments: version split strength */
+    char fault_ver[64];    /* code errors: the version most of its faults ran */
+    double fault_ver_share; /* ... and the share of them it ran */
 } eng_hyp;
 
 typedef struct eng_deploy {
@@ -233,6 +247,7 @@ typedef struct eng {
     fw_throttle_rules *rules;
     uint64_t from, to, onset;
     bool err_onset, lat_onset;
+    bool lat_typical; /* the latency change is in the median, not the tail */
     fw__cp_result cp_err, cp_lat;
     /* impact */
     double req_w, fail_w, req_b, fail_b, p99_w, p99_b;
@@ -258,6 +273,22 @@ typedef struct eng {
     eng_gap gaps[ENG_MAX_GAPS];
     size_t n_gaps;
     eng_trace trace;
+    /* names looked up as instrumented services (callee naming) */
+    struct {
+        char name[ENG_NAME];
+        bool is_service;
+    } known[ENG_MAX_KNOWN];
+    size_t n_known;
+    /* Fault origins of the walked traces, once per (trace, service,
+     * version): which versions' own code or calls started failures, when. */
+    char orig_svc[ENG_MAX_ORIG_NAMES][ENG_NAME];
+    char orig_ver[ENG_MAX_ORIG_NAMES][64];
+    size_t n_orig_svc, n_orig_ver;
+    struct {
+        uint64_t t;
+        uint8_t svc, ver, which;
+    } orig[ENG_MAX_ORIG];
+    size_t n_orig;
 } eng;
 
 static void add_gap(eng *e, const char *summary, const char *fmt, ...)
@@ -344,14 +375,26 @@ static void find_onset(eng *e, series *s, bool have)
 {
     e->onset = 0;
     if (have) {
-        double x[ENG_MAX_STEPS], l[ENG_MAX_STEPS];
+        double x[ENG_MAX_STEPS], l[ENG_MAX_STEPS], m[ENG_MAX_STEPS];
         for (size_t i = 0; i < s->n; i++) {
             x[i] = ratio(s->err[i], s->req[i]);
             l[i] = fw_hist_quantile(&s->lat[i], 0.99) / 1000.0;
+            m[i] = fw_hist_quantile(&s->lat[i], 0.50) / 1000.0;
         }
         size_t min_seg = s->n >= 30 ? 6 : 2;
         fw__engine_changepoint(x, s->req, s->n, min_seg, 0.02, 1.5, &e->cp_err);
         fw__engine_changepoint(l, s->req, s->n, min_seg, 20.0, 1.5, &e->cp_lat);
+        if (!e->cp_lat.significant) {
+            /* The tail may be owned by operations that are always slow (an
+             * LLM call): a slowdown of the common path then shows in the
+             * median only. */
+            fw__cp_result med;
+            fw__engine_changepoint(m, s->req, s->n, min_seg, 20.0, 1.5, &med);
+            if (med.significant) {
+                e->cp_lat = med;
+                e->lat_typical = true;
+            }
+        }
         e->err_onset = e->cp_err.significant;
         e->lat_onset = e->cp_lat.significant;
         size_t split = SIZE_MAX;
@@ -377,10 +420,11 @@ typedef struct op_ctx {
     size_t n;
 } op_ctx;
 
-static int op_visit(void *ctx, const fw_red_key *k, const fw_red_totals *t)
+/* Keys only (fw_red_foreach_key): merging every operation's totals just to
+ * list the keys was a large share of an investigation's time. */
+static int op_visit(void *ctx, const fw_red_key *k)
 {
     op_ctx *c = ctx;
-    (void)t;
     if (k->a != c->sid || k->span_kind == FW_SPAN_KIND_CLIENT ||
         k->span_kind == FW_SPAN_KIND_PRODUCER)
         return 0;
@@ -430,7 +474,7 @@ static void impact(eng *e)
     if (!c) return;
     c->e = e;
     c->sid = sid;
-    (void)fw_red_foreach(e->src->red, FW_RED_OPERATION, e->from, e->to, op_visit, c);
+    (void)fw_red_foreach_key(e->src->red, FW_RED_OPERATION, e->from, e->to, op_visit, c);
     for (size_t i = 0; i < c->n && e->n_affected < ENG_MAX_AFFECTED; i++) {
         fw_red_totals ow, ob;
         if (fw_red_query(e->src->red, &c->keys[i], e->onset, e->to, &ow) != 0) continue;
@@ -529,9 +573,14 @@ static int trace_visit(void *ctx, const fw_span *s)
     o->kind = (uint8_t)s->kind;
     o->start = s->start_ns;
     o->end = s->end_ns > s->start_ns ? s->end_ns : s->start_ns;
-    o->fault = cls.is_fault;
-    o->throttled = cls.is_throttled;
     o->status_error = s->status_code == FW_STATUS_ERROR;
+    o->throttled = cls.is_throttled;
+    /* A throttled call that failed (HTTP 429, RESOURCE_EXHAUSTED, a
+     * throttling exception) is a client error by status code, but when its
+     * caller fails because of it the refusal is where the fault starts: the
+     * origin walk counts it as a fault, so that the throttled dependency is
+     * blamed rather than the caller that surfaced it. */
+    o->fault = cls.is_fault || (cls.is_throttled && (o->status_error || cls.is_client_error));
     o->exc_event = false;
     for (size_t i = 0; i < s->n_events; i++)
         if (fw_str_eq(s->events[i].name, "exception")) o->exc_event = true;
@@ -543,6 +592,7 @@ static int trace_visit(void *ctx, const fw_span *s)
     copy_name(o->message, ENG_NAME,
               cls.exception_message.ptr ? cls.exception_message : s->status_message);
     copy_name(o->instance, ENG_NAME, cls.instance);
+    copy_name(o->addr, ENG_NAME, cls.server_address);
     return 0;
 }
 
@@ -591,19 +641,26 @@ static size_t load_trace(eng *e, const uint8_t *tid)
 
 /* ---- 3. fault origin -------------------------------------------------- */
 
-static void bump(name_count *arr, size_t *n, size_t cap, const char *name)
+static void bump_at(name_count *arr, size_t *n, size_t cap, const char *name, uint64_t t)
 {
     if (!name[0]) return;
     for (size_t i = 0; i < *n; i++) {
         if (strcmp(arr[i].name, name) == 0) {
             arr[i].count++;
+            if (t && (!arr[i].first || t < arr[i].first)) arr[i].first = t;
             return;
         }
     }
     if (*n < cap) {
         copy_cstr(arr[*n].name, ENG_NAME, name);
+        arr[*n].first = t;
         arr[(*n)++].count = 1;
     }
+}
+
+static void bump(name_count *arr, size_t *n, size_t cap, const char *name)
+{
+    bump_at(arr, n, cap, name, 0);
 }
 
 static eng_group *group_get(eng *e, const char *svc, const char *op, const char *dep,
@@ -611,8 +668,12 @@ static eng_group *group_get(eng *e, const char *svc, const char *op, const char 
 {
     for (size_t i = 0; i < e->n_groups; i++) {
         eng_group *g = &e->groups[i];
-        if (!strcmp(g->service, svc) && !strcmp(g->op, op) && !strcmp(g->dep, dep) &&
-            !strcmp(g->exc, exc))
+        /* Failed calls group by the dependency alone: a callee failing
+         * for several callers is one fault, however each caller names its
+         * exception. */
+        if (dep[0] ? !strcmp(g->dep, dep)
+                   : !g->dep[0] && !strcmp(g->service, svc) && !strcmp(g->op, op) &&
+                         !strcmp(g->exc, exc))
             return g;
     }
     if (e->n_groups >= ENG_MAX_GROUPS) return NULL;
@@ -629,11 +690,104 @@ static eng_group *group_get(eng *e, const char *svc, const char *op, const char 
  * children fault. A faulting CLIENT/PRODUCER span with no child span is a
  * failed call: its dependency (dep_name) is blamed. Each group counts once
  * per trace. */
+/* Whether |name| is an instrumented service: it has a RED service series
+ * in the analysed range. Cached per investigation. */
+static bool known_service(eng *e, const char *name)
+{
+    if (!name[0] || !e->src->red || !e->src->intern) return false;
+    for (size_t i = 0; i < e->n_known; i++)
+        if (!strcmp(e->known[i].name, name)) return e->known[i].is_service;
+    bool yes = false;
+    uint32_t sid = find_id(e->src->intern, name);
+    fw_red_totals t;
+    fw_red_key k = {.kind = FW_RED_SERVICE, .a = sid};
+    if (sid && fw_red_query(e->src->red, &k, e->from, e->to, &t) == 0 && t.requests > 0.0)
+        yes = true;
+    if (e->n_known < ENG_MAX_KNOWN) {
+        copy_cstr(e->known[e->n_known].name, ENG_NAME, name);
+        e->known[e->n_known++].is_service = yes;
+    }
+    return yes;
+}
+
+/* The callee of a failed call with no child span: its dependency name, or
+ * the instrumented service its server.address names when that differs (a
+ * gRPC call names the callee by rpc.service, e.g. "driver.DriverService",
+ * while the service that stopped answering is "driver"). */
+static const char *callee_name(eng *e, const eng_span *s)
+{
+    if (s->addr[0] && strcmp(s->addr, s->dep) != 0 && strcmp(s->addr, s->service) != 0 &&
+        known_service(e, s->addr))
+        return s->addr;
+    return s->dep;
+}
+
+/* Index of |name| in a small name table, added when missing; -1 when full. */
+static int name_index(char (*tab)[ENG_NAME], size_t *n, const char *name)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (!strcmp(tab[i], name)) return (int)i;
+    if (*n >= ENG_MAX_ORIG_NAMES) return -1;
+    copy_cstr(tab[*n], ENG_NAME, name);
+    return (int)(*n)++;
+}
+
+static int ver_index(eng *e, const char *v)
+{
+    for (size_t i = 0; i < e->n_orig_ver; i++)
+        if (!strcmp(e->orig_ver[i], v)) return (int)i;
+    if (e->n_orig_ver >= ENG_MAX_ORIG_NAMES) return -1;
+    copy_cstr(e->orig_ver[e->n_orig_ver], sizeof e->orig_ver[0], v);
+    return (int)e->n_orig_ver++;
+}
+
+/* Records a fault origin of |s| once per trace (|seen| holds the pairs
+ * recorded for the current trace). */
+static void orig_record(eng *e, const eng_span *s, int which, uint16_t *seen, size_t *n_seen)
+{
+    int si = name_index(e->orig_svc, &e->n_orig_svc, s->service);
+    int vi = ver_index(e, s->version);
+    if (si < 0 || vi < 0 || e->n_orig >= ENG_MAX_ORIG) return;
+    uint16_t key = (uint16_t)(si << 8 | vi);
+    for (size_t k = 0; k < *n_seen; k++)
+        if (seen[k] == key) return;
+    if (*n_seen < 16) seen[(*n_seen)++] = key;
+    e->orig[e->n_orig].t = s->end;
+    e->orig[e->n_orig].svc = (uint8_t)si;
+    e->orig[e->n_orig].ver = (uint8_t)vi;
+    e->orig[e->n_orig++].which = (uint8_t)which;
+}
+
+/* Failures that START in |service| (its own code or its failed calls) on
+ * |version| (or on every other version, |others|) in [lo, hi), scaled from
+ * the walked samples back to the failing requests RED counted. */
+static double own_faults(const eng *e, const char *service, const char *version, bool others,
+                         uint64_t lo, uint64_t hi)
+{
+    double scale[2];
+    for (int w = 0; w < 2; w++) {
+        double walked = (double)e->failing_traces[w];
+        double failed = w ? e->fail_w : e->fail_b;
+        scale[w] = walked > 0.0 && failed > walked ? failed / walked : 1.0;
+    }
+    double n = 0.0;
+    for (size_t i = 0; i < e->n_orig; i++) {
+        if (e->orig[i].t < lo || e->orig[i].t >= hi) continue;
+        if (strcmp(e->orig_svc[e->orig[i].svc], service) != 0) continue;
+        bool same = !strcmp(e->orig_ver[e->orig[i].ver], version);
+        if (same == others) continue;
+        n += scale[e->orig[i].which ? 1 : 0];
+    }
+    return n;
+}
+
 static void walk_failing_trace(eng *e, const uint8_t *tid, int which)
 {
     eng_trace *t = &e->trace;
     eng_group *seen[16];
     size_t n_seen = 0;
+    uint16_t oseen[16];
+    size_t n_oseen = 0;
     for (size_t i = 0; i < t->n; i++) {
         eng_span *s = &t->spans[i];
         if (which == 1 && s->exc_event && !s->fault && !s->status_error) {
@@ -641,10 +795,12 @@ static void walk_failing_trace(eng *e, const uint8_t *tid, int which)
             e->exc_not_error++;
         }
         if (!s->fault || s->child_fault) continue;
+        orig_record(e, s, which, oseen, &n_oseen);
         bool call = s->kind == FW_SPAN_KIND_CLIENT || s->kind == FW_SPAN_KIND_PRODUCER;
-        const char *dep = call && !s->has_child ? s->dep : "";
+        const char *dep = call && !s->has_child ? callee_name(e, s) : "";
         eng_group *g = group_get(e, s->service, s->op, dep, s->exc);
         if (!g) continue;
+        if (dep[0]) bump(g->callers, &g->n_callers, ENG_MAX_INSTANCES, s->service);
         bool dup = false;
         for (size_t k = 0; k < n_seen; k++)
             if (seen[k] == g) dup = true;
@@ -659,7 +815,7 @@ static void walk_failing_trace(eng *e, const uint8_t *tid, int which)
             if (g->n_ex < ENG_EXAMPLES) memcpy(g->ex[g->n_ex++], tid, FW_TRACE_ID_LEN);
             if (!g->message[0]) copy_cstr(g->message, ENG_NAME, s->message);
             bump(g->inst, &g->n_inst, ENG_MAX_INSTANCES, s->instance);
-            bump(g->ver, &g->n_ver, ENG_MAX_VERSIONS, s->version);
+            bump_at(g->ver, &g->n_ver, ENG_MAX_VERSIONS, s->version, s->end);
         }
     }
 }
@@ -718,7 +874,7 @@ static void self_times(eng *e, const uint8_t *tid, int which)
         double self = dur - s->kids_us;
         if (self < 0.0) self = 0.0;
         bool call = s->kind == FW_SPAN_KIND_CLIENT || s->kind == FW_SPAN_KIND_PRODUCER;
-        self_key *k = self_get(e, s->service, call && !has_child ? s->dep : "");
+        self_key *k = self_get(e, s->service, call && !has_child ? callee_name(e, s) : "");
         if (!k) continue;
         k->self_us[which] += self;
         if (which == 1 && k->n_ex < ENG_EXAMPLES && self > 0.0) {
@@ -737,7 +893,9 @@ static int latency_origin(eng *e)
     int rv = tid_alloc(&ts, ENG_MAX_SLOW);
     if (rv) goto out;
     ts.entry_only = true;
-    ts.keep_slowest = true;
+    /* A tail change: the slowest traces; a median change: a typical sample
+     * (the slowest are then the always-slow operations). */
+    ts.keep_slowest = !e->lat_typical;
     for (int which = 0; which < 2; which++) {
         ts.n = 0;
         fw_span_query q = {.service = e->req->service,
@@ -811,8 +969,9 @@ static int split_visit(void *ctx, const fw_span *s)
 /* Error rate and p99 of |version| (or instance, |by_instance|) against every
  * other version (instance) of |service| in the incident window; returns how
  * many distinct ones served. */
-static size_t service_split(eng *e, const char *service, const char *version, bool by_instance,
-                            ver_stat *nv, ver_stat *old)
+static size_t service_split_range(eng *e, const char *service, const char *version,
+                                  bool by_instance, uint64_t from, uint64_t to, ver_stat *nv,
+                                  ver_stat *old)
 {
     memset(nv, 0, sizeof *nv);
     memset(old, 0, sizeof *old);
@@ -823,7 +982,7 @@ static size_t service_split(eng *e, const char *service, const char *version, bo
     if (!c) return 0;
     c->rules = e->trace.rules;
     c->by_instance = by_instance;
-    fw_span_query q = {.service = service, .kind = -1, .from_ns = e->onset, .to_ns = e->to,
+    fw_span_query q = {.service = service, .kind = -1, .from_ns = from, .to_ns = to,
                        .limit = ENG_SPAN_SCAN};
     (void)fw_store_find_spans(e->src->store, &q, split_visit, c);
     for (size_t i = 0; i < c->n; i++) {
@@ -835,6 +994,12 @@ static size_t service_split(eng *e, const char *service, const char *version, bo
     size_t n = c->n;
     free(c);
     return n;
+}
+
+static size_t service_split(eng *e, const char *service, const char *version, bool by_instance,
+                            ver_stat *nv, ver_stat *old)
+{
+    return service_split_range(e, service, version, by_instance, e->onset, e->to, nv, old);
 }
 
 /* ---- 7. log patterns -------------------------------------------------- */
@@ -951,16 +1116,22 @@ static const char *top_name(const name_count *arr, size_t n, size_t *count)
     return name;
 }
 
-/* Rate (per second) of a group in each window, scaled from the walked
- * sample back to the failing requests RED counted. */
+/* Rate of a group in each window, scaled from the walked sample back to
+ * the failing requests RED counted, PER REQUEST of the scoped service (per
+ * second only when the request count is unknown): a background fault that
+ * fails a steady share of the requests is not new when traffic surges and
+ * its count per second rises with it. */
 static double group_rate(const eng *e, const eng_group *g, int which)
 {
     double walked = (double)e->failing_traces[which];
     if (walked <= 0.0) return 0.0;
     double failed = which ? e->fail_w : e->fail_b;
     if (failed < walked) failed = walked;
-    double secs = which ? ns_span(e->onset, e->to) : ns_span(e->from, e->onset);
-    return (double)g->traces[which] / walked * failed / secs;
+    double reqs = which ? e->req_w : e->req_b;
+    double per = reqs >= failed && reqs > 0.0
+                     ? reqs
+                     : (which ? ns_span(e->onset, e->to) : ns_span(e->from, e->onset));
+    return (double)g->traces[which] / walked * failed / per;
 }
 
 static void attach_logs(eng *e, eng_hyp *h, const char *service)
@@ -1009,6 +1180,14 @@ static void hyp_from_group(eng *e, eng_group *g)
     int cause = throttled ? C_THROTTLING : g->dep[0] ? C_DEPENDENCY : C_CODE;
     eng_hyp *h = hyp_new(e, cause);
     if (!h) return;
+    if (g->dep[0] && g->n_callers) { /* the caller that saw most of the failures */
+        size_t cc = 0;
+        const char *caller = top_name(g->callers, g->n_callers, &cc);
+        if (cc && strcmp(caller, g->service) != 0) {
+            copy_cstr(g->service, ENG_NAME, caller);
+            g->op[0] = '\0';
+        }
+    }
     copy_cstr(h->service, ENG_NAME, g->service);
     copy_cstr(h->op, ENG_NAME, g->op);
     copy_cstr(h->dep, ENG_NAME, g->dep);
@@ -1029,6 +1208,11 @@ static void hyp_from_group(eng *e, eng_group *g)
             inst_rate > 0.0)
             copy_cstr(h->instance, ENG_NAME, inst);
     }
+    size_t vc = 0, n_ver_total = 0;
+    const char *fv = top_name(g->ver, g->n_ver, &vc);
+    for (size_t i = 0; i < g->n_ver; i++) n_ver_total += g->ver[i].count;
+    copy_cstr(h->fault_ver, sizeof h->fault_ver, fv);
+    h->fault_ver_share = ratio((double)vc, (double)n_ver_total);
     h->terms.explained = explained;
     h->terms.novelty = novelty;
     h->terms.timing = novelty; /* a signal that appeared with the onset */
@@ -1084,9 +1268,9 @@ static void hyp_from_group(eng *e, eng_group *g)
         h->terms.corroboration += 0.5;
     }
     if (novelty < 0.5) {
-        what_append(h, " It was already there before the onset at a similar rate (%.3f/s before, "
-                    "%.3f/s since): background, not what changed.",
-                    rb, rw);
+        what_append(h, " It was already there before the onset at a similar rate (%.2f per "
+                    "1000 requests before, %.2f since): background, not what changed.",
+                    1000.0 * rb, 1000.0 * rw);
     }
     attach_logs(e, h, g->service);
     if (cause == C_DEPENDENCY && novelty > 0.5 && e->err_onset) h->terms.corroboration += 0.5;
@@ -1106,27 +1290,77 @@ static void hyp_from_deploys(eng *e)
         /* Failing traces whose origin is in this service, on the new version. */
         size_t on_new = 0, in_service = 0;
         double base_rate = 0.0, win_rate = 0.0;
+        uint64_t own_first = 0; /* first failure on the new version */
         eng_group *best = NULL;
         for (size_t g = 0; g < e->n_groups; g++) {
             eng_group *gr = &e->groups[g];
             if (strcmp(gr->service, d->service)) continue;
             in_service += gr->traces[1];
-            for (size_t v = 0; v < gr->n_ver; v++)
-                if (!strcmp(gr->ver[v].name, d->version)) on_new += gr->ver[v].count;
+            for (size_t v = 0; v < gr->n_ver; v++) {
+                if (strcmp(gr->ver[v].name, d->version) != 0 || !gr->ver[v].count) continue;
+                on_new += gr->ver[v].count;
+                uint64_t f = gr->ver[v].first;
+                if (f && (!own_first || f < own_first)) own_first = f;
+            }
             base_rate += group_rate(e, gr, 0);
             win_rate += group_rate(e, gr, 1);
             if (!best || gr->traces[1] > best->traces[1]) best = gr;
         }
         ver_stat nv, old;
-        (void)service_split(e, d->service, d->version, false, &nv, &old);
+        /* Versions serving side by side: from the deployment on (the
+         * detected onset may precede it by a few steps; before it only the
+         * old version served, which is no comparison). */
+        uint64_t sfrom = d->at > e->onset && d->at < e->to ? d->at : e->onset;
+        (void)service_split_range(e, d->service, d->version, false, sfrom, e->to, &nv, &old);
         double ern = ratio(nv.faults, nv.requests), ero = ratio(old.faults, old.requests);
         double p99n = fw_hist_quantile(&nv.lat, 0.99) / 1000.0;
         double p99o = fw_hist_quantile(&old.lat, 0.99) / 1000.0;
         /* Split strength: how much worse the new version is than the old one
          * serving at the same time; unknown (0.3) without both. */
         double split = 0.3;
+        bool before = false;
+        if (nv.requests >= 5.0 && old.requests < 5.0 && d->at > e->from) {
+            /* Every instance moved to the new version (a rolling update
+             * done before the onset): no old version serves alongside, so
+             * compare with the service before the deployment instead. When
+             * the symptom started before the deployment, the old version
+             * between that onset and the deployment is the fair comparison:
+             * a failure rate the new version only inherited is no split.
+             * Across time, failures propagated from elsewhere (a burst in a
+             * callee) differ between the two periods: both sides count only
+             * the failures that START in the service (fault origins). */
+            ver_stat bn, bo, pre, base;
+            bo.requests = pre.requests = 0.0;
+            uint64_t lo = e->from;
+            if (e->onset + 30 * SEC <= d->at && e->onset > e->from) {
+                /* Had the old version's own failures already risen between
+                 * the onset and the deployment (against the baseline)? */
+                (void)service_split_range(e, d->service, d->version, false, e->onset,
+                                          d->at - 1, &bn, &pre);
+                (void)service_split_range(e, d->service, d->version, false, e->from,
+                                          e->onset - 1, &bn, &base);
+                double fp = own_faults(e, d->service, d->version, true, e->onset, d->at);
+                double fb = own_faults(e, d->service, d->version, true, e->from, e->onset);
+                if (pre.requests >= 5.0 && base.requests >= 5.0 &&
+                    fw__engine_rate_z(fp, pre.requests, fb, base.requests) >= ENG_SPLIT_MIN_Z)
+                    lo = e->onset;
+            }
+            (void)service_split_range(e, d->service, d->version, false, lo, d->at - 1, &bn, &bo);
+            if (bo.requests >= 5.0) {
+                old = bo;
+                old.faults = own_faults(e, d->service, d->version, true, lo, d->at);
+                nv.faults = own_faults(e, d->service, d->version, false, d->at, e->to + 1);
+                ern = ratio(nv.faults, nv.requests);
+                ero = ratio(old.faults, old.requests);
+                p99o = fw_hist_quantile(&old.lat, 0.99) / 1000.0;
+                before = true;
+            }
+        }
         if (nv.requests >= 5.0 && old.requests >= 5.0)
-            split = ern > 0.0 ? clamp01(1.0 - ero / ern) : 0.0;
+            split = ern > 0.0 && fw__engine_rate_z(nv.faults, nv.requests, old.faults,
+                                                   old.requests) >= ENG_SPLIT_MIN_Z
+                        ? clamp01(1.0 - ero / ern)
+                        : 0.0;
         else if (nv.requests >= 5.0 && on_new == 0)
             split = 0.0;
         eng_hyp *h = hyp_new(e, C_DEPLOYMENT);
@@ -1136,7 +1370,16 @@ static void hyp_from_deploys(eng *e)
         if (best) copy_cstr(h->op, ENG_NAME, best->op);
         h->terms.explained = ratio((double)on_new, walked) * split;
         h->terms.novelty = win_rate > 0.0 ? clamp01(1.0 - base_rate / win_rate) : 0.0;
+        h->split = split;
         h->terms.timing = fw__engine_timing(d->at, e->onset);
+        /* The detected onset may belong to an earlier, unrelated blip (a
+         * burst of noise elsewhere): a version that is significantly worse
+         * than the one it replaced, and whose own failures begin right after
+         * it shipped, is timed against that start of its own failures. */
+        if (split >= 0.8 && own_first >= d->at) {
+            double own = fw__engine_timing(d->at, own_first);
+            if (own > h->terms.timing) h->terms.timing = own;
+        }
         h->terms.specificity = split >= 0.8 ? 1.0 : 0.5 * split;
         h->terms.corroboration = split >= 0.8 && on_new > 0 ? 0.5 : 0.0;
         snprintf(h->title, sizeof h->title, "Deployment of %s %s%s%s", d->service, d->version,
@@ -1145,10 +1388,11 @@ static void hyp_from_deploys(eng *e)
         snprintf(h->what, sizeof h->what,
                  "%s %s was deployed (%s) %.0f s %s the onset. Since the onset the new version "
                  "fails %.1f%% of %.0f requests (p99 %.0f ms) against %.1f%% of %.0f (p99 %.0f "
-                 "ms) on other versions; %zu of %.0f failing traces start in %s on %s.",
+                 "ms) %s; %zu of %.0f failing traces start in %s on %s.",
                  d->service, d->version, d->api ? "announced" : "inferred from service.version",
                  fabs((double)e->onset - (double)d->at) / 1e9, d->at <= e->onset ? "before" : "after",
-                 100.0 * ern, nv.requests, p99n, 100.0 * ero, old.requests, p99o, on_new, walked,
+                 100.0 * ern, nv.requests, p99n, 100.0 * ero, old.requests, p99o,
+                 before ? "before the deployment" : "on other versions", on_new, walked,
                  d->service, d->version);
         eng_evid *v = evid_add(h, "deployment");
         if (v) {
@@ -1271,17 +1515,24 @@ static void hyp_traffic(eng *e)
     action_add(h, "Scale out %s or rate-limit its callers", e->req->service);
 }
 
-/* A code error in the same service that a strongly split deployment
- * explains is the deployment's symptom, not a separate cause: its score is
- * discounted (x0.6). */
+/* A code error in the same service that a deployment explains (>= 30 % of
+ * the impact) is the deployment's symptom, not a separate cause: its score
+ * is discounted (x0.6). */
 static void discount_explained(eng *e)
 {
     for (size_t i = 0; i < e->n_hyps; i++) {
         eng_hyp *d = &e->hyps[i];
-        if (d->cause != C_DEPLOYMENT || d->terms.explained < 0.3) continue;
+        if (d->cause != C_DEPLOYMENT) continue;
+        bool strong = d->terms.explained >= 0.3;
         for (size_t j = 0; j < e->n_hyps; j++) {
             eng_hyp *c = &e->hyps[j];
-            if (c->cause == C_CODE && !strcmp(c->service, d->service)) c->terms.penalty *= 0.6;
+            if (c->cause != C_CODE || strcmp(c->service, d->service) != 0) continue;
+            /* ... or a code error that ran (nearly) only on the new version
+             * of a significantly worse deployment, however much of the
+             * impact the deployment explains. */
+            bool on_it = d->split >= 0.8 && !strcmp(c->fault_ver, d->version) &&
+                         c->fault_ver_share >= 0.8;
+            if (strong || on_it) c->terms.penalty *= 0.6;
         }
     }
 }

@@ -45,4 +45,10 @@ const char *fw__engine_confidence(double score);
  * when it came more than 1 min after (it cannot have caused the onset). */
 double fw__engine_timing(uint64_t t_ns, uint64_t onset_ns);
 
+/* Two-proportion z statistic of failure rate a = fa/na against b = fb/nb
+ * (pooled; positive when a is worse): how far the new version's failure
+ * rate stands above the old one's, in standard errors. 0 when either side
+ * has no requests or both rates are 0 or 1. */
+double fw__engine_rate_z(double fa, double na, double fb, double nb);
+
 #endif

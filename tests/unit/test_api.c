@@ -1390,6 +1390,106 @@ static void test_analytics_unconfigured(void **state)
     fw_http_response_free(&resp);
 }
 
+/* ---- bearer-token authentication ---- */
+
+static void call_auth(fw_api *api, fw_http_method m, const char *path, const char *authz,
+                      fw_http_response *resp)
+{
+    fw_http_handler h = fw_api_handler(api);
+    fw_http_request req = {0};
+    req.method = m;
+    req.path = fw_str_from(path);
+    req.query = (fw_str){"", 0};
+    req.authorization = authz ? fw_str_from(authz) : FW_STR_NULL;
+    req.http_major = 1;
+    static const char body[] = "{}";
+    if (m == FW_HTTP_POST) {
+        req.body = (const uint8_t *)body;
+        req.body_len = sizeof body - 1;
+    }
+    fw_http_response_init(resp, h.max_resp_body);
+    h.handle(h.ctx, &req, resp);
+}
+
+static const char *resp_header(const fw_http_response *r, const char *name)
+{
+    for (size_t i = 0; i < r->n_headers; i++)
+        if (strcmp(r->headers[i].name, name) == 0)
+            return r->headers[i].value;
+    return NULL;
+}
+
+/* Status of one call; a 401 must carry the challenge and a JSON error. */
+static int auth_status(fw_api *api, fw_http_method m, const char *path, const char *authz)
+{
+    fw_http_response resp;
+    call_auth(api, m, path, authz, &resp);
+    int st = resp.status;
+    if (st == 401) {
+        assert_string_equal(resp_header(&resp, "www-authenticate"), "Bearer");
+        json_t *j = parse(&resp);
+        assert_non_null(strstr(jstr(j, "error"), "bearer token"));
+        json_decref(j);
+    }
+    fw_http_response_free(&resp);
+    return st;
+}
+
+static void test_auth_tokens(void **state)
+{
+    (void)state;
+    fw_store *store = NULL;
+    fw_stats stats;
+    fw_api *api = NULL;
+    fw_store_config sc = {.max_spans = 100, .max_logs = 100, .partitions = 1};
+    assert_int_equal(fw_store_new(&sc, &store), 0);
+    fw_stats_init(&stats);
+    char rt[] = "read-tok", wt[] = "write-tok";
+    fw_api_config ac = {.read_token = rt, .write_token = wt};
+    assert_int_equal(fw_api_new(&ac, store, &stats, &api), 0);
+    rt[0] = wt[0] = 'X'; /* the API keeps its own copies */
+    fw_api_set_ready(api, true);
+
+    /* Probes stay open. */
+    assert_int_equal(auth_status(api, FW_HTTP_GET, "/healthz", NULL), 200);
+    assert_int_equal(auth_status(api, FW_HTTP_GET, "/readyz", NULL), 200);
+    /* Reads: /metrics and /api/v1 need the read token; nothing is routed before. */
+    assert_int_equal(auth_status(api, FW_HTTP_GET, "/metrics", NULL), 401);
+    assert_int_equal(auth_status(api, FW_HTTP_GET, "/api/v1/logs", "Bearer wrong"), 401);
+    assert_int_equal(auth_status(api, FW_HTTP_HEAD, "/api/v1/logs", "Bearer write-tok"), 401);
+    assert_int_equal(auth_status(api, FW_HTTP_GET, "/api/v1/nope", NULL), 401);
+    assert_int_equal(auth_status(api, FW_HTTP_GET, "/api/v1/logs", "Bearer read-tok"), 200);
+    assert_int_equal(auth_status(api, FW_HTTP_GET, "/api/v1/nope", "Bearer read-tok"), 404);
+    /* Writes need the write token (503: no deployment store configured). */
+    assert_int_equal(auth_status(api, FW_HTTP_POST, "/api/v1/deployments", NULL), 401);
+    assert_int_equal(auth_status(api, FW_HTTP_POST, "/api/v1/alarms/alertmanager",
+                                 "Bearer read-tok"), 401);
+    assert_int_equal(auth_status(api, FW_HTTP_DELETE, "/api/v1/slos/x", "Bearer nope"), 401);
+    assert_int_equal(auth_status(api, FW_HTTP_POST, "/api/v1/deployments", "Bearer write-tok"),
+                     503);
+    assert_int_equal(auth_status(api, FW_HTTP_POST, "/api/v1/alarms", "bearer write-tok"), 503);
+
+    /* The refusals are counted per access kind in /metrics. */
+    fw_http_response resp;
+    call_auth(api, FW_HTTP_GET, "/metrics", "Bearer read-tok", &resp);
+    assert_int_equal(resp.status, 200);
+    char *text = strndup((const char *)resp.body.data, resp.body.len);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "flywheel_api_requests_unauthenticated_total{access=\"read\"} 4\n"));
+    assert_non_null(strstr(text, "flywheel_api_requests_unauthenticated_total{access=\"write\"} 3\n"));
+    free(text);
+    fw_http_response_free(&resp);
+    fw_api_free(api);
+
+    /* Only a write token: reads are open, writes are not. */
+    fw_api_config wo = {.write_token = "w"};
+    assert_int_equal(fw_api_new(&wo, store, &stats, &api), 0);
+    assert_int_equal(auth_status(api, FW_HTTP_GET, "/api/v1/logs", NULL), 200);
+    assert_int_equal(auth_status(api, FW_HTTP_POST, "/api/v1/deployments", NULL), 401);
+    fw_api_free(api);
+    fw_store_free(store);
+}
+
 int main(void)
 {
     /* One fixture: the tests build on each other's data in this order. */
@@ -1426,5 +1526,9 @@ int main(void)
     };
     failed += cmocka_run_group_tests_name("api_analytics", analytics_tests, setup_analytics,
                                           teardown_analytics);
+    const struct CMUnitTest auth_tests[] = {
+        cmocka_unit_test(test_auth_tokens),
+    };
+    failed += cmocka_run_group_tests_name("api_auth", auth_tests, NULL, NULL);
     return failed;
 }

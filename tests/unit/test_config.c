@@ -557,10 +557,41 @@ static void test_throttling_keys(void **state)
     assert_string_equal(c.throttle_messages, "slow down please");
 }
 
+static void test_auth_tokens(void **state)
+{
+    (void)state;
+    fw_config c;
+    char err[256];
+    fw_config_defaults(&c);
+    assert_string_equal(c.auth_ingest_token, "");
+    static const char yaml[] = "auth:\n  ingest_token: s3cret-ingest\n  read_token_file: /run/r\n";
+    if (fw_config_load_yaml(&c, "t.yaml", yaml, sizeof yaml - 1, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_string_equal(c.auth_ingest_token, "s3cret-ingest");
+    assert_string_equal(c.auth_read_token_file, "/run/r");
+    assert_int_equal(fw_config_validate(&c, err, sizeof err), 0);
+    /* The dump never shows a token. */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    fw_config_dump(&c, f);
+    fclose(f);
+    assert_null(strstr(text, "s3cret-ingest"));
+    assert_non_null(strstr(text, "  ingest_token: \"<redacted>\"\n"));
+    assert_non_null(strstr(text, "  write_token: \"\"\n"));
+    free(text);
+    /* Inline and file together is refused. */
+    assert_int_equal(fw_config_set(&c, "auth.read_token", "r", err, sizeof err), 0);
+    assert_int_equal(fw_config_validate(&c, err, sizeof err), FW_ERR_CONFIG);
+    assert_non_null(strstr(err, "auth.read_token"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_auth_tokens),
         cmocka_unit_test(test_yaml_nested_keys),
         cmocka_unit_test(test_empty_documents),
         cmocka_unit_test(test_sizes),

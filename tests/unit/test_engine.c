@@ -93,6 +93,20 @@ static void test_changepoint_skips_empty_steps(void **state)
     assert_int_equal(r.split, 26);
 }
 
+/* The two-proportion z statistic gating version splits. */
+static void test_rate_z(void **state)
+{
+    (void)state;
+    /* 70 % of 150 against 3 % of 300: overwhelming. */
+    assert_true(fw__engine_rate_z(105, 150, 9, 300) > 10.0);
+    /* 5 of 300 against 1 of 570: a ratio of 9x, yet within chance. */
+    double z = fw__engine_rate_z(5, 300, 1, 570);
+    assert_true(z > 1.0 && z < 3.0);
+    assert_true(fw__engine_rate_z(1, 570, 5, 300) < 0.0);
+    assert_true(fw__engine_rate_z(0, 100, 0, 100) == 0.0);
+    assert_true(fw__engine_rate_z(1, 0, 1, 10) == 0.0);
+}
+
 static void test_score_and_timing(void **state)
 {
     (void)state;
@@ -159,7 +173,45 @@ static fw_span_event ev_key = {.name = FW_STR_LIT("exception"), .attrs = {exc_ke
 static fw_span_event ev_npe = {.name = FW_STR_LIT("exception"), .attrs = {exc_npe, 2}};
 static fw_span_event ev_timeout = {.name = FW_STR_LIT("exception"), .attrs = {exc_timeout, 2}};
 
-typedef enum scenario { SC_DB_OUTAGE, SC_BAD_DEPLOY, SC_THROTTLE, SC_CODE_ERROR, SC_DB_SLOW, SC_BAD_POD } scenario;
+static fw_attr ddb_429_attrs[] = {
+    {FW_STR_LIT("rpc.system"), SVC_STR("aws-api")},
+    {FW_STR_LIT("rpc.service"), SVC_STR("DynamoDB")},
+    {FW_STR_LIT("rpc.method"), SVC_STR("PutItem")},
+    {FW_STR_LIT("http.response.status_code"), {.type = FW_VALUE_INT, .u.i64 = 429}}};
+static fw_attr grpc_timeout_attrs[] = {
+    {FW_STR_LIT("rpc.system"), SVC_STR("grpc")},
+    {FW_STR_LIT("rpc.service"), SVC_STR("checkout.OrderService")},
+    {FW_STR_LIT("server.address"), SVC_STR("checkout")},
+    {FW_STR_LIT("rpc.grpc.status_code"), {.type = FW_VALUE_INT, .u.i64 = 4}}};
+static fw_attr llm_attrs[] = {{FW_STR_LIT("server.address"), SVC_STR("api.openai.com")}};
+static fw_attr exc_upstream[] = {
+    {FW_STR_LIT("exception.type"), SVC_STR("HttpServerErrorException")},
+    {FW_STR_LIT("exception.message"), SVC_STR("upstream call failed (status 400)")}};
+static fw_span_event ev_upstream = {.name = FW_STR_LIT("exception"), .attrs = {exc_upstream, 2}};
+
+typedef enum scenario {
+    SC_DB_OUTAGE,
+    SC_BAD_DEPLOY,
+    SC_THROTTLE,
+    SC_CODE_ERROR,
+    SC_DB_SLOW,
+    SC_BAD_POD,
+    SC_THROTTLE_429,  /* DynamoDB answers 429; checkout raises its own exception */
+    SC_DEPLOY_ALL,    /* every checkout instance on 1.5.0 from the onset, not announced */
+    SC_SILENT,        /* checkout stops answering: its callers time out */
+    SC_SURGE,         /* entry traffic x5, background faults at a steady share */
+    SC_MEDIAN_SLOW,   /* catalog +300 ms; the p99 is owned by an always-slow LLM call */
+    SC_DECOY_SPLIT,   /* code error in checkout; catalog 2.1.0 fails a few more by chance */
+    SC_DEPLOY_AFTER_BLIP, /* catalog errors from minute 17, then checkout 1.5.0 at minute 20 */
+    SC_DEPLOY_IN_STORM,   /* catalog fails 40 % from minute 17; checkout 1.5.0 fails 15 % */
+    SC_SLOW_IN_NOISE      /* slow database amid steady errors over 20 catalog operations */
+} scenario;
+
+static const char *const cat_ops[20] = {
+    "GET /items/0",  "GET /items/1",  "GET /items/2",  "GET /items/3",  "GET /items/4",
+    "GET /items/5",  "GET /items/6",  "GET /items/7",  "GET /items/8",  "GET /items/9",
+    "GET /items/10", "GET /items/11", "GET /items/12", "GET /items/13", "GET /items/14",
+    "GET /items/15", "GET /items/16", "GET /items/17", "GET /items/18", "GET /items/19"};
 
 typedef struct shop {
     fw_intern *intern;
@@ -270,36 +322,55 @@ static void shop_run(shop *s, scenario sc)
     uint64_t rs = 42;
     fw_deployment d = {.service = "catalog", .version = "2.1.0", .timestamp_ns = T0 + 19 * MIN};
     assert_int_equal(fw_deploy_record(s->deploy, &d, NULL, NULL), 0);
+    uint32_t next_tr = 1;
     for (uint64_t batch = 0; batch < 180; batch++) {
-        fw_span spans[5 * 8];
+        fw_span spans[25 * 8];
         size_t n = 0;
-        for (unsigned j = 0; j < 5; j++) {
-            uint32_t tr = (uint32_t)(batch * 5 + j + 1);
-            uint64_t t = T0 + batch * 10 * SEC + j * 2 * SEC;
+        unsigned per = sc == SC_SURGE && batch >= 120 ? 25 : 5;
+        for (unsigned j = 0; j < per; j++) {
+            uint32_t tr = next_tr++;
+            uint64_t t = T0 + batch * 10 * SEC + j * (10 * SEC / per);
             bool after = t >= T0 + 20 * MIN;
             bool cat_new = t >= T0 + 19 * MIN;
             const fw_resource *co = (tr % 2) ? &r_co_old1 : &r_co_old2;
             bool on_new = false;
-            if (sc == SC_BAD_DEPLOY && after && (tr % 2) == 0) {
+            if ((sc == SC_BAD_DEPLOY && after && (tr % 2) == 0) ||
+                ((sc == SC_DEPLOY_ALL || sc == SC_DEPLOY_AFTER_BLIP || sc == SC_DEPLOY_IN_STORM) &&
+                 after)) {
                 co = &r_co_new;
                 on_new = true;
             }
             double u = rnd(&rs);
             bool db_fail = sc == SC_DB_OUTAGE && after && u < 0.6;
             bool thr_fail = sc == SC_THROTTLE && after && u < 0.5;
-            bool code_fail = (sc == SC_CODE_ERROR && after && u < 0.35) ||
+            bool thr_429 = sc == SC_THROTTLE_429 && after && u < 0.5;
+            bool silent = sc == SC_SILENT && after;
+            bool llm = sc == SC_MEDIAN_SLOW && rnd(&rs) < 0.05;
+            uint64_t cat_extra = sc == SC_MEDIAN_SLOW && after ? 300 * 1000000ull : 0;
+            bool code_fail = ((sc == SC_CODE_ERROR || sc == SC_DECOY_SPLIT) && after && u < 0.35) ||
                              (sc == SC_BAD_DEPLOY && on_new && u < 0.7) ||
+                             ((sc == SC_DEPLOY_ALL || sc == SC_DEPLOY_AFTER_BLIP) && on_new &&
+                              u < 0.5) ||
+                             (sc == SC_DEPLOY_IN_STORM && on_new && u < 0.15) ||
                              (sc == SC_BAD_POD && after && co == &r_co_old2 && u < 0.8);
-            bool bg_fail = rnd(&rs) < 0.015;
+            double bg_share = sc == SC_DECOY_SPLIT && !cat_new ? 0.002 : 0.015;
+            if (sc == SC_DEPLOY_AFTER_BLIP && t >= T0 + 17 * MIN && t < T0 + 21 * MIN)
+                bg_share = 0.40;
+            if (sc == SC_DEPLOY_IN_STORM && t >= T0 + 17 * MIN) bg_share = 0.40;
+            if (sc == SC_SLOW_IN_NOISE) bg_share = 0.20;
+            bool bg_fail = rnd(&rs) < bg_share;
             bool thr_bg = rnd(&rs) < 0.02;
-            bool fails = db_fail || thr_fail || code_fail || bg_fail || thr_bg;
-            bool db_slow = sc == SC_DB_SLOW && after;
+            bool fails = db_fail || thr_fail || code_fail || bg_fail || thr_bg || thr_429 ||
+                         silent;
+            bool db_slow = (sc == SC_DB_SLOW || sc == SC_SLOW_IN_NOISE) && after;
 
             /* Slow database: 20 ms -> 400-600 ms, pushing every caller out. */
             uint64_t extra = db_slow ? (380 + (uint64_t)(rnd(&rs) * 200.0)) * 1000000ull : 0;
             uint64_t jit = (uint64_t)(rnd(&rs) * 10.0) * 1000000ull;
+            if (silent) extra = 1000 * 1000000ull; /* the callers' deadline */
+            uint64_t llm_ms = llm ? 3000 * 1000000ull : 0;
             fw_span root = mk(tr, 1, NULL, &r_front, "GET /checkout", FW_SPAN_KIND_SERVER, t,
-                              120 * 1000000ull + extra + jit);
+                              120 * 1000000ull + extra + jit + cat_extra + llm_ms);
             fw_span c1 = mk(tr, 2, &root, &r_front, "POST /order", FW_SPAN_KIND_CLIENT,
                             t + 5000000, 80 * 1000000ull + extra);
             fw_span s1 = mk(tr, 3, &c1, co, "POST /order", FW_SPAN_KIND_SERVER, t + 6000000,
@@ -309,16 +380,31 @@ static void shop_run(shop *s, scenario sc)
             fw_span ddb = mk(tr, 5, &s1, co, "DynamoDB.PutItem", FW_SPAN_KIND_CLIENT,
                              t + 30000000 + extra, 15 * 1000000ull);
             fw_span c2 = mk(tr, 6, &root, &r_front, "GET /items", FW_SPAN_KIND_CLIENT,
-                            t + 90000000 + extra, 20 * 1000000ull);
-            fw_span s2 = mk(tr, 7, &c2, cat_new ? &r_cat_new : &r_cat_old, "GET /items",
-                            FW_SPAN_KIND_SERVER, t + 91000000 + extra, 18 * 1000000ull);
+                            t + 90000000 + extra, 20 * 1000000ull + cat_extra);
+            fw_span s2 = mk(tr, 7, &c2, cat_new ? &r_cat_new : &r_cat_old,
+                            sc == SC_SLOW_IN_NOISE ? cat_ops[tr % 20] : "GET /items",
+                            FW_SPAN_KIND_SERVER, t + 91000000 + extra, 18 * 1000000ull + cat_extra);
+            fw_span lc = mk(tr, 8, &root, &r_front, "POST /v1/chat", FW_SPAN_KIND_CLIENT,
+                            t + 115000000 + extra + cat_extra, llm_ms);
+            lc.attrs = (fw_attrs){llm_attrs, 1};
+            if (silent) {
+                /* Half the calls come from catalog (a second caller). */
+                if (tr % 2) c1.resource = &r_cat_old;
+                c1.attrs = (fw_attrs){grpc_timeout_attrs, 4};
+                set_fail(&c1, NULL);
+            }
             db.attrs = (fw_attrs){db_attrs, 2};
             ddb.attrs = (fw_attrs){ddb_attrs, 3};
             if (db_fail) set_fail(&db, &ev_conn);
             if (thr_fail || thr_bg) set_fail(&ddb, &ev_thr);
+            if (thr_429) {
+                ddb.attrs = (fw_attrs){ddb_429_attrs, 4};
+                set_fail(&ddb, NULL);
+                set_fail(&s1, &ev_upstream);
+            }
             if (code_fail) set_fail(&s1, on_new ? &ev_npe : &ev_key);
             if (db_fail || thr_fail || thr_bg) set_fail(&s1, NULL);
-            if (db_fail || thr_fail || thr_bg || code_fail) set_fail(&c1, NULL);
+            if (db_fail || thr_fail || thr_bg || code_fail || thr_429) set_fail(&c1, NULL);
             if (bg_fail) {
                 set_fail(&s2, &ev_timeout);
                 set_fail(&c2, NULL);
@@ -326,11 +412,14 @@ static void shop_run(shop *s, scenario sc)
             if (fails) set_fail(&root, NULL);
             spans[n++] = root;
             spans[n++] = c1;
-            spans[n++] = s1;
-            spans[n++] = db;
-            spans[n++] = ddb;
+            if (!silent) { /* a silent checkout emits nothing */
+                spans[n++] = s1;
+                spans[n++] = db;
+                spans[n++] = ddb;
+            }
             spans[n++] = c2;
             spans[n++] = s2;
+            if (llm) spans[n++] = lc;
         }
         fw_span_batch b = {.spans = spans, .n = n};
         assert_int_equal(fw_pipeline_push_spans(s->p, FW_PROTO_GRPC, &b, NOW), 0);
@@ -582,6 +671,240 @@ static void test_bad_instance(void **state)
     shop_close(&s);
 }
 
+/* The name of the hypothesis at |rank| (0-based) as "cause service dep". */
+static json_t *hyp_at(json_t *root, size_t i)
+{
+    return json_array_get(json_object_get(root, "hypotheses"), i);
+}
+
+/* A throttled call answered 429 is a client error by status code; the
+ * caller then raises its own exception. The refusal is the origin: the
+ * throttled dependency is blamed, not the caller's code. */
+static void test_throttle_429_is_origin(void **state)
+{
+    (void)state;
+    shop s;
+    shop_open(&s);
+    shop_run(&s, SC_THROTTLE_429);
+    json_t *root = investigate(&s, "frontend");
+    json_t *top = check_shape(root);
+    assert_string_equal(jget(top, "cause"), "throttling");
+    json_t *c = json_object_get(top, "component");
+    assert_string_equal(jget(c, "service"), "checkout");
+    assert_string_equal(jget(c, "dependency"), "DynamoDB");
+    check_decoys(root);
+    json_decref(root);
+    shop_close(&s);
+}
+
+/* Every instance moved to the new version (inferred from service.version,
+ * never announced): no old version serves alongside, so the split compares
+ * the new version with the service before the deployment. */
+static void test_deploy_all_instances(void **state)
+{
+    (void)state;
+    shop s;
+    shop_open(&s);
+    shop_run(&s, SC_DEPLOY_ALL);
+    json_t *root = investigate(&s, "frontend");
+    json_t *top = check_shape(root);
+    assert_string_equal(jget(top, "cause"), "deployment");
+    json_t *c = json_object_get(top, "component");
+    assert_string_equal(jget(c, "service"), "checkout");
+    assert_string_equal(jget(c, "version"), "1.5.0");
+    assert_non_null(strstr(jget(top, "what_happened"), "before the deployment"));
+    check_decoys(root);
+    json_decref(root);
+    shop_close(&s);
+}
+
+/* checkout goes silent: its two callers' gRPC calls time out. The failed
+ * calls of both callers are one fault, and the callee is named by the
+ * instrumented service its server.address names, not by rpc.service. */
+static void test_silent_callee(void **state)
+{
+    (void)state;
+    shop s;
+    shop_open(&s);
+    shop_run(&s, SC_SILENT);
+    json_t *root = investigate(&s, "frontend");
+    json_t *top = check_shape(root);
+    assert_string_equal(jget(top, "cause"), "dependency_failure");
+    json_t *c = json_object_get(top, "component");
+    assert_string_equal(jget(c, "dependency"), "checkout");
+    /* Both callers in one hypothesis: it explains (nearly) every failure. */
+    const char *what = jget(top, "what_happened");
+    assert_true(strstr(what, "deepest fault in 9") || strstr(what, "deepest fault in 100%"));
+    for (size_t i = 1; i < json_array_size(json_object_get(root, "hypotheses")); i++) {
+        json_t *h = hyp_at(root, i);
+        assert_false(!strcmp(jget(h, "cause"), "dependency_failure") &&
+                     !strcmp(jget(json_object_get(h, "component"), "dependency"), "checkout"));
+    }
+    json_decref(root);
+    shop_close(&s);
+}
+
+/* Entry traffic x5 while the background faults (steady DynamoDB throttling,
+ * catalog timeouts) keep their share of the requests: their count per
+ * second rises with the traffic, but they are not new. */
+static void test_surge_background_not_new(void **state)
+{
+    (void)state;
+    shop s;
+    shop_open(&s);
+    shop_run(&s, SC_SURGE);
+    json_t *root = investigate(&s, "frontend");
+    json_t *top = hyp_at(root, 0);
+    assert_non_null(top);
+    assert_string_equal(jget(top, "cause"), "traffic_surge");
+    json_t *hyps = json_object_get(root, "hypotheses");
+    for (size_t i = 1; i < json_array_size(hyps); i++) {
+        json_t *h = json_array_get(hyps, i);
+        if (!strcmp(jget(json_object_get(h, "component"), "dependency"), "DynamoDB"))
+            assert_true(json_number_value(json_object_get(h, "score")) < 0.45);
+    }
+    json_decref(root);
+    shop_close(&s);
+}
+
+/* catalog slows by 300 ms on every request while the p99 belongs to a rare,
+ * always-slow LLM call: the onset comes from the median, and the latency
+ * origin samples typical traces rather than the slowest. */
+static void test_median_latency(void **state)
+{
+    (void)state;
+    shop s;
+    shop_open(&s);
+    shop_run(&s, SC_MEDIAN_SLOW);
+    json_t *root = investigate(&s, "frontend");
+    const char *onset = jget(json_object_get(root, "scope"), "onset");
+    assert_non_null(strstr(onset, "T22:03:"));
+    json_t *top = hyp_at(root, 0);
+    assert_non_null(top);
+    assert_string_equal(jget(top, "cause"), "latency");
+    assert_string_equal(jget(json_object_get(top, "component"), "service"), "catalog");
+    json_decref(root);
+    shop_close(&s);
+}
+
+/* A decoy deployment whose new version fails a little more than the old
+ * one by chance (a few failures; not significant) gets no credit from the
+ * version split and stays far below the code error that is the cause. */
+static void test_decoy_split_not_significant(void **state)
+{
+    (void)state;
+    shop s;
+    shop_open(&s);
+    shop_run(&s, SC_DECOY_SPLIT);
+    json_t *root = investigate(&s, "frontend");
+    json_t *top = check_shape(root);
+    assert_string_equal(jget(top, "cause"), "code_error");
+    assert_string_equal(jget(json_object_get(top, "component"), "service"), "checkout");
+    bool seen = false;
+    json_t *hyps = json_object_get(root, "hypotheses");
+    for (size_t i = 0; i < json_array_size(hyps); i++) {
+        json_t *h = json_array_get(hyps, i);
+        if (strcmp(jget(h, "cause"), "deployment") != 0) continue;
+        if (strcmp(jget(json_object_get(h, "component"), "service"), "catalog") != 0) continue;
+        seen = true;
+        assert_true(json_number_value(json_object_get(h, "score")) < 0.3);
+    }
+    assert_true(seen);
+    json_decref(root);
+    shop_close(&s);
+}
+
+/* A burst of unrelated catalog errors from minute 17 pulls the detected
+ * onset before checkout 1.5.0 shipped (minute 20, every instance, not
+ * announced). The new version is far worse than the old one and its own
+ * failures start right after it shipped: the deployment still ranks first,
+ * and the code error it brought is counted as its symptom. */
+static void test_deploy_after_early_onset(void **state)
+{
+    (void)state;
+    shop s;
+    shop_open(&s);
+    shop_run(&s, SC_DEPLOY_AFTER_BLIP);
+    json_t *root = investigate(&s, "frontend");
+    const char *onset = jget(json_object_get(root, "scope"), "onset");
+    /* The premise: the onset was found before the deployment. */
+    assert_true(strstr(onset, "T22:00:") || strstr(onset, "T22:01:") ||
+                strstr(onset, "T22:02:"));
+    json_t *top = hyp_at(root, 0);
+    assert_non_null(top);
+    assert_string_equal(jget(top, "cause"), "deployment");
+    json_t *c = json_object_get(top, "component");
+    assert_string_equal(jget(c, "service"), "checkout");
+    assert_string_equal(jget(c, "version"), "1.5.0");
+    /* Timed against the start of its own failures, not the earlier onset. */
+    assert_non_null(strstr(jget(top, "what_happened"), "timing 1.00"));
+    /* The split compares versions from the deployment on (between the onset
+     * and the deployment only 1.4.0 served: no side-by-side comparison), so
+     * the new version is compared with the service before it shipped. */
+    assert_non_null(strstr(jget(top, "what_happened"), "before the deployment"));
+    json_decref(root);
+    shop_close(&s);
+}
+
+/* checkout 1.5.0 ships into a storm of catalog errors: it
+ * explains under 30 % of the failures, yet the NullPointerExceptions that
+ * ran only on 1.5.0 are its symptom (discounted), and the deployment ranks
+ * above them. */
+static void test_deploy_symptom_discounted(void **state)
+{
+    (void)state;
+    shop s;
+    shop_open(&s);
+    shop_run(&s, SC_DEPLOY_IN_STORM);
+    json_t *root = investigate(&s, "frontend");
+    json_t *hyps = json_object_get(root, "hypotheses");
+    size_t dep_rank = SIZE_MAX, code_rank = SIZE_MAX;
+    for (size_t i = 0; i < json_array_size(hyps); i++) {
+        json_t *h = json_array_get(hyps, i);
+        json_t *c = json_object_get(h, "component");
+        if (strcmp(jget(c, "service"), "checkout") != 0) continue;
+        if (!strcmp(jget(h, "cause"), "deployment") && dep_rank == SIZE_MAX) {
+            dep_rank = i;
+            /* the premise: it explains under 30 % */
+            assert_non_null(strstr(jget(h, "what_happened"), "explained 0.2"));
+        }
+        if (!strcmp(jget(h, "cause"), "code_error") && code_rank == SIZE_MAX) {
+            code_rank = i;
+            assert_non_null(strstr(jget(h, "what_happened"), "= 0.60 x"));
+        }
+    }
+    /* catalog 2.1.0 shipped (minute 19) into a storm its old version had
+     * already started (minute 17): it inherited the failure rate, no split. */
+    for (size_t i = 0; i < json_array_size(hyps); i++) {
+        json_t *h = json_array_get(hyps, i);
+        if (!strcmp(jget(h, "cause"), "deployment") &&
+            !strcmp(jget(json_object_get(h, "component"), "service"), "catalog"))
+            assert_true(json_number_value(json_object_get(h, "score")) < 0.3);
+    }
+    assert_true(dep_rank != SIZE_MAX && code_rank != SIZE_MAX);
+    assert_true(dep_rank < code_rank);
+    json_decref(root);
+    shop_close(&s);
+}
+
+/* A slow database amid steady background errors spread over twenty catalog
+ * operations (twenty small fault-origin groups): the many group candidates
+ * must not crowd out the latency hypothesis. */
+static void test_latency_amid_many_groups(void **state)
+{
+    (void)state;
+    shop s;
+    shop_open(&s);
+    shop_run(&s, SC_SLOW_IN_NOISE);
+    json_t *root = investigate(&s, "frontend");
+    json_t *top = hyp_at(root, 0);
+    assert_non_null(top);
+    assert_string_equal(jget(top, "cause"), "latency");
+    assert_string_equal(jget(json_object_get(top, "component"), "dependency"), "postgresql");
+    json_decref(root);
+    shop_close(&s);
+}
+
 static void test_invalid_request(void **state)
 {
     (void)state;
@@ -630,6 +953,16 @@ int main(void)
         cmocka_unit_test(test_code_error),
         cmocka_unit_test(test_latency),
         cmocka_unit_test(test_bad_instance),
+        cmocka_unit_test(test_throttle_429_is_origin),
+        cmocka_unit_test(test_deploy_all_instances),
+        cmocka_unit_test(test_silent_callee),
+        cmocka_unit_test(test_surge_background_not_new),
+        cmocka_unit_test(test_median_latency),
+        cmocka_unit_test(test_decoy_split_not_significant),
+        cmocka_unit_test(test_deploy_after_early_onset),
+        cmocka_unit_test(test_deploy_symptom_discounted),
+        cmocka_unit_test(test_latency_amid_many_groups),
+        cmocka_unit_test(test_rate_z),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1014,6 +1014,105 @@ static void test_new_rejects_bad_config(void **state)
     fw_ingest_free(NULL);
 }
 
+/* ---- bearer-token authentication ---- */
+
+static void test_auth(void **state)
+{
+    fixture *f = *state;
+    char token[] = "ingest-tok";
+    fw_ingest_config ic = {.http_max_body = MAX_MSG, .grpc_max_msg = MAX_MSG, .retry_after_s = 7,
+                           .auth_token = token};
+    fw_ingest *in = NULL;
+    assert_int_equal(fw_ingest_new(&ic, f->pipeline, &f->stats, &in), 0);
+    token[0] = 'X'; /* the ingest keeps its own copy */
+    fw_http_handler http = fw_ingest_http_handler(in), grpc = fw_ingest_grpc_handler(in);
+    size_t len;
+    uint8_t *body = traces_pb(40, 2, 99, &len);
+    fw_http_response resp;
+    char msg[256];
+    bool retry;
+
+    /* OTLP/HTTP protobuf, no token: 401, google.rpc.Status code 16, nothing stored. */
+    fw_http_request req = http_req("/v1/traces", "application/x-protobuf", body, len);
+    call(&http, &req, &resp);
+    assert_int_equal(resp.status, 401);
+    assert_string_equal(header(&resp, "www-authenticate"), "Bearer");
+    assert_string_equal(resp.content_type, "application/x-protobuf");
+    assert_int_equal(status_pb(resp.body.data, resp.body.len, msg, sizeof msg, &retry), 16);
+    assert_non_null(strstr(msg, "bearer token"));
+    assert_false(retry);
+    fw_http_response_free(&resp);
+    assert_int_equal(spans_stored(f, 40), 0);
+    assert_int_equal(fw_stats_get(&f->stats.requests_rejected[FW_SIGNAL_TRACES]
+                                                             [FW_PROTO_HTTP_PROTOBUF]
+                                                             [FW_REJECT_UNAUTHENTICATED]),
+                     1);
+
+    /* OTLP/HTTP JSON, wrong token: JSON Status, before decoding (junk body). */
+    static const char junk[] = "{not json";
+    req = http_req("/v1/logs", "application/json", junk, sizeof junk - 1);
+    req.authorization = FW_STR_LIT("Bearer ingest-tox");
+    call(&http, &req, &resp);
+    assert_int_equal(resp.status, 401);
+    assert_string_equal(resp.content_type, "application/json");
+    json_t *j = json_body(&resp);
+    assert_int_equal(json_int(json_object_get(j, "code")), 16);
+    json_decref(j);
+    fw_http_response_free(&resp);
+    assert_int_equal(fw_stats_get(&f->stats.requests_rejected[FW_SIGNAL_LOGS][FW_PROTO_HTTP_JSON]
+                                                             [FW_REJECT_UNAUTHENTICATED]),
+                     1);
+    assert_int_equal(
+        fw_stats_get(
+            &f->stats.requests_rejected[FW_SIGNAL_LOGS][FW_PROTO_HTTP_JSON][FW_REJECT_MALFORMED]),
+        0);
+
+    /* Right token (scheme in any case): accepted and stored. */
+    req = http_req("/v1/traces", "application/x-protobuf", body, len);
+    req.authorization = FW_STR_LIT("bearer ingest-tok");
+    call(&http, &req, &resp);
+    assert_int_equal(resp.status, 200);
+    fw_http_response_free(&resp);
+    assert_int_equal(spans_stored(f, 40), 2);
+
+    /* gRPC: UNAUTHENTICATED trailers-only without / with a wrong token. */
+    fw_buf framed;
+    uint8_t *body2 = traces_pb(41, 1, 99, &len);
+    frame(body2, len, false, &framed);
+    fw_http_request g = grpc_req(TRACE_PATH, &framed);
+    call(&grpc, &g, &resp);
+    assert_int_equal(resp.status, 200);
+    assert_true(resp.grpc);
+    assert_int_equal(resp.grpc_status, FW_GRPC_UNAUTHENTICATED);
+    assert_non_null(strstr(resp.grpc_message, "bearer token"));
+    assert_int_equal(resp.body.len, 0);
+    fw_http_response_free(&resp);
+    g.authorization = FW_STR_LIT("Bearer nope");
+    call(&grpc, &g, &resp);
+    assert_int_equal(resp.grpc_status, FW_GRPC_UNAUTHENTICATED);
+    fw_http_response_free(&resp);
+    assert_int_equal(spans_stored(f, 41), 0);
+    assert_int_equal(fw_stats_get(&f->stats.requests_rejected[FW_SIGNAL_TRACES][FW_PROTO_GRPC]
+                                                             [FW_REJECT_UNAUTHENTICATED]),
+                     2);
+    g.authorization = FW_STR_LIT("Bearer ingest-tok");
+    call(&grpc, &g, &resp);
+    assert_int_equal(resp.grpc_status, FW_GRPC_OK);
+    fw_http_response_free(&resp);
+    assert_int_equal(spans_stored(f, 41), 1);
+
+    /* The fixture's ingest has no token: open. */
+    req = http_req("/v1/traces", "application/x-protobuf", body2, len);
+    call(&f->http, &req, &resp);
+    assert_int_equal(resp.status, 200);
+    fw_http_response_free(&resp);
+
+    fw_buf_free(&framed);
+    free(body2);
+    free(body);
+    fw_ingest_free(in);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fixture_setup, fixture_teardown)
 
 int main(void)
@@ -1036,6 +1135,7 @@ int main(void)
         T(test_grpc_resource_exhausted),
         cmocka_unit_test_setup_teardown(test_overload, fixture_setup_tiny, fixture_teardown),
         T(test_new_rejects_bad_config),
+        T(test_auth),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

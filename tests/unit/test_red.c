@@ -325,6 +325,109 @@ static void test_foreach_filters(void **state)
 
 /* ---- time handling ------------------------------------------------------ */
 
+/* fw_red_range() over many steps (several internal chunks) gives, step by
+ * step, exactly what fw_red_query() gives for that step, including the
+ * histogram and the exemplars; fw_red_foreach_key() visits the same keys as
+ * fw_red_foreach(), in the same order. */
+typedef struct range_cmp {
+    fw_red *r;
+    fw_red_key key;
+    uint64_t step;
+    size_t calls, nonempty;
+    uint64_t last;
+} range_cmp;
+
+static int range_cmp_visit(void *ctx, uint64_t start, const fw_red_totals *t)
+{
+    range_cmp *c = ctx;
+    fw_red_totals q;
+    int rv = fw_red_query(c->r, &c->key, start, start + c->step - 1u, &q);
+    assert_true(c->calls == 0 || start == c->last + c->step);
+    c->last = start;
+    c->calls++;
+    assert_int_equal(rv == 0, t->requests > 0.0);
+    if (rv == 0) c->nonempty++;
+    assert_true(t->requests == q.requests);
+    assert_true(t->faults == q.faults);
+    assert_int_equal(fw_hist_count(&t->latency), fw_hist_count(&q.latency));
+    assert_int_equal(fw_hist_sum(&t->latency), fw_hist_sum(&q.latency));
+    assert_int_equal(fw_hist_quantile(&t->latency, 0.99), fw_hist_quantile(&q.latency, 0.99));
+    assert_int_equal(fw_hist_count(&t->server_latency), fw_hist_count(&q.server_latency));
+    assert_int_equal(t->first_ns, q.first_ns);
+    assert_int_equal(t->last_ns, q.last_ns);
+    assert_int_equal(t->n_exemplars, q.n_exemplars);
+    assert_memory_equal(t->exemplars, q.exemplars, sizeof q.exemplars);
+    return 0;
+}
+
+static int stop_visit(void *ctx, uint64_t start, const fw_red_totals *t)
+{
+    size_t *calls = ctx;
+    (void)start;
+    (void)t;
+    return ++*calls == 70u;
+}
+
+typedef struct key_only_log {
+    size_t n;
+    fw_red_key keys[32];
+} key_only_log;
+
+static int key_only_visit(void *ctx, const fw_red_key *key)
+{
+    key_only_log *l = ctx;
+    if (l->n >= 32) return 1;
+    l->keys[l->n++] = *key;
+    return 0;
+}
+
+static void test_range_matches_query_and_keys_only(void **state)
+{
+    (void)state;
+    fw_red *r = new_red(4, 100, 64u << 20);
+    fw_red_key keys[3] = {svc_key(3), op_key(3, 9, FW_SPAN_KIND_SERVER), edge_key(3, 4)};
+    uint64_t t0 = NOW - HOUR;
+    uint32_t trace = 1;
+    for (uint64_t t = t0; t < NOW; t += 7u * SEC) {
+        for (size_t k = 0; k < 3; k++) {
+            fw_red_obs o = mk_obs(keys[k], t, 1000u + (t / SEC) % 5000u, trace);
+            o.server_duration_us = k == 2 ? 500u : 0u;
+            o.fault = (trace % 11u) == 0;
+            observe1(r, trace % 4u, &o);
+            trace++;
+        }
+    }
+    uint64_t steps[3] = {10u * SEC, 20u * SEC, 60u * SEC};
+    for (size_t k = 0; k < 3; k++) {
+        for (size_t s = 0; s < 3; s++) {
+            range_cmp c = {.r = r, .key = keys[k], .step = steps[s]};
+            /* starts off the 10 s grid and runs past the data */
+            assert_int_equal(fw_red_range(r, &keys[k], t0 - 3u * MIN + 3u * SEC, NOW + 2u * MIN,
+                                          steps[s], range_cmp_visit, &c),
+                             0);
+            assert_true(c.calls > 64u); /* more than one chunk */
+            assert_true(c.nonempty > 0u && c.nonempty < c.calls);
+        }
+    }
+    /* stopping early is honoured inside a later chunk */
+    size_t calls = 0;
+    assert_int_equal(fw_red_range(r, &keys[0], t0, NOW, 10u * SEC, stop_visit, &calls), 0);
+    assert_int_equal(calls, 70u);
+    key_only_log kl = {0};
+    assert_int_equal(fw_red_foreach_key(r, -1, t0, NOW, key_only_visit, &kl), 3u);
+    key_log fl = {0};
+    assert_int_equal(fw_red_foreach(r, -1, t0, NOW, key_visit, &fl), 3u);
+    assert_int_equal(kl.n, fl.n);
+    assert_memory_equal(kl.keys, fl.keys, kl.n * sizeof kl.keys[0]);
+    kl.n = 0;
+    assert_int_equal(fw_red_foreach_key(r, FW_RED_EDGE, t0, NOW, key_only_visit, &kl), 1u);
+    assert_int_equal(kl.keys[0].kind, FW_RED_EDGE);
+    kl.n = 0;
+    assert_int_equal(fw_red_foreach_key(r, -1, NOW + HOUR, NOW + 2u * HOUR, key_only_visit, &kl), 0u);
+    assert_int_equal(fw_red_foreach_key(r, -1, NOW, t0, key_only_visit, &kl), 0u);
+    fw_red_free(r);
+}
+
 static void test_backdated_and_out_of_order(void **state)
 {
     (void)state;
@@ -961,6 +1064,7 @@ int main(void)
         cmocka_unit_test(test_counts_across_buckets_and_shards),
         cmocka_unit_test(test_weighted_counts),
         cmocka_unit_test(test_range_steps),
+        cmocka_unit_test(test_range_matches_query_and_keys_only),
         cmocka_unit_test(test_query_bounds),
         cmocka_unit_test(test_foreach_filters),
         cmocka_unit_test(test_backdated_and_out_of_order),
