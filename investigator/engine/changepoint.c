@@ -1,6 +1,6 @@
-/* changepoint.c - change-point detection and the hypothesis score of the
- * investigation engine: pure arithmetic over caller arrays, no allocation,
- * no I/O, no clock. */
+/* changepoint.c - change-point detection, the version-split z statistic and
+ * the hypothesis score of the investigation engine: pure arithmetic over
+ * caller arrays, no allocation, no I/O, no clock. */
 #include <math.h>
 
 #include "engine_internal.h"

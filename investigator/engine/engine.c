@@ -1535,6 +1535,25 @@ static void discount_explained(eng *e)
             if (strong || on_it) c->terms.penalty *= 0.6;
         }
     }
+    /* Calls that got slower because they fail (timeouts against a callee
+     * that stopped answering): the latency is the failure's symptom when
+     * the same callee's failures are new and explain most failing traces. */
+    for (size_t i = 0; i < e->n_hyps; i++) {
+        eng_hyp *l = &e->hyps[i];
+        if (l->cause != C_LATENCY || !l->dep[0]) continue;
+        for (size_t j = 0; j < e->n_hyps; j++) {
+            eng_hyp *f = &e->hyps[j];
+            if ((f->cause != C_DEPENDENCY && f->cause != C_THROTTLING) ||
+                strcmp(f->dep, l->dep) != 0 || f->terms.explained < 0.5 ||
+                f->terms.novelty < 0.5)
+                continue;
+            l->terms.penalty *= 0.8;
+            what_append(l, " The slow calls to %s are failing ones (see the %s hypothesis): "
+                        "the time is spent waiting for a callee that does not answer.",
+                        l->dep, cause_names[f->cause]);
+            break;
+        }
+    }
 }
 
 static int hyp_cmp(const void *a, const void *b)
