@@ -14,6 +14,7 @@ packages=(
   prometheus
   chromium
   prometheus-alertmanager
+  clang libclang-rt-dev
 )
 # Node.js runs the integration tests (OpenTelemetry JS SDK). CI images ship
 # their own node; only fall back to Debian's when there is none.
