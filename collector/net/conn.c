@@ -40,6 +40,8 @@
 #define FW_NET_LINGER_S 2u
 #define FW_NET_LINGER_MAX_BYTES (16u * 1024u * 1024u)
 #define FW_NET_IOV 8
+/* Tolerance when deciding whether a read/write timeout really expired. */
+#define FW_NET_TIMEOUT_SLACK_NS (100u * 1000u * 1000u)
 
 typedef enum fw__conn_state {
     FW_CONN_HANDSHAKE, /* TLS handshake in progress */
@@ -506,7 +508,12 @@ static bool conn_timeout_is_ours(fw__net_conn *c, short what)
         limit_s = c->read_timeout_s;
     if (writing && idle_timeout(c) != 0 && idle_timeout(c) < limit_s)
         limit_s = idle_timeout(c);
-    if (limit_s == UINT64_MAX || conn_now_ns() - c->armed_ns >= limit_s * 1000000000u) {
+    /* The timer counts from libevent's cached loop time of the last read,
+     * which is a little earlier than |armed_ns| (stamped after the work):
+     * without the slack a deadline that did pass looks early and is
+     * re-armed, doubling it (a 2 s header timeout closing at 4 s). */
+    if (limit_s == UINT64_MAX ||
+        conn_now_ns() - c->armed_ns + FW_NET_TIMEOUT_SLACK_NS >= limit_s * 1000000000u) {
         if (reading && !(c->ssl != NULL && SSL_pending(c->ssl) > 0))
             need |= POLLIN;
         if (writing)

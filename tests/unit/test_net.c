@@ -696,6 +696,39 @@ static void test_timeouts(void **state)
     fw_server_free(s);
 }
 
+/* A stalled header is closed once header_timeout has passed, not after
+ * twice that (the timer's loop time is a little earlier than the stamp of
+ * the last read; that must not re-arm a deadline that did pass). Several
+ * clients, since the skew decides per connection. */
+static void test_header_timeout_not_doubled(void **state)
+{
+    echo_ctx e = {"T", 0};
+    fw_server_config cfg = base_config(&e, 1);
+    fw_server *s;
+    client slow[6];
+    const char *partial = "POST /slow HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+    struct timespec t0, t1;
+
+    (void)state;
+    cfg.header_timeout_s = 1;
+    cfg.idle_timeout_s = 30;
+    s = start(&cfg);
+    for (size_t i = 0; i < 6; i++) {
+        slow[i] = cl_open(port_of(s, 0));
+        assert_int_equal(cl_send(&slow[i], partial, strlen(partial)), 0);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (size_t i = 0; i < 6; i++) {
+        assert_true(cl_wait_closed(&slow[i]));
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        long ms = (long)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+        assert_in_range(ms, 0, 1600);
+        cl_close(&slow[i]);
+    }
+    fw_server_stop(s, 1000);
+    fw_server_free(s);
+}
+
 /* ---- a worker that is late must not time out a timely client ---- */
 
 typedef struct block_ctx {
@@ -1115,6 +1148,7 @@ int main(void)
         cmocka_unit_test(test_protocol_not_allowed),
         cmocka_unit_test(test_max_connections),
         cmocka_unit_test(test_timeouts),
+        cmocka_unit_test(test_header_timeout_not_doubled),
         cmocka_unit_test(test_late_worker_is_not_a_timeout),
         cmocka_unit_test(test_graceful_stop),
         cmocka_unit_test(test_two_servers),
