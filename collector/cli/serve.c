@@ -422,6 +422,7 @@ int fw_cli_serve_run(const fw_config *cfg)
         .retry_after_s = SERVE_RETRY_AFTER_S,
         .auth_token = tok->ingest,
         .wal = wal,
+        .inflight_limit = memory / 4u, /* decode memory of requests in flight */
     };
     if ((rv = fw_ingest_new(&ingest_cfg, pipeline, stats, &ingest)) != 0) {
         fprintf(stderr, "flywheel serve: ingest: %s\n", fw_strerror(rv));

@@ -8,6 +8,7 @@
 
 #include <limits.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include "flywheel/limits.h"
 #include "flywheel/otlp.h"
 #include "flywheel/wal.h"
+#include "ingest_internal.h"
 
 /* Arena slack over FW_LIMIT_ARENA_FACTOR * decoded size (tiny requests). */
 #define INGEST_ARENA_SLACK (64u * 1024u)
@@ -39,6 +41,8 @@ struct fw_ingest {
     fw_str token;         /* |token_buf| as a string; empty = open */
     fw_pipeline *pipeline; /* borrowed */
     fw_stats *stats;       /* borrowed */
+    /* Bytes reserved by requests being decoded (cfg.inflight_limit). */
+    atomic_size_t inflight;
 };
 
 /* What became of one export: success (maybe partial) or a whole-request
@@ -237,13 +241,75 @@ static size_t arena_cap(size_t decoded_len)
     return FW_LIMIT_ARENA_FACTOR * decoded_len + INGEST_ARENA_SLACK;
 }
 
+static size_t size_add(size_t a, size_t b)
+{
+    return a > SIZE_MAX - b ? SIZE_MAX : a + b;
+}
+
+/* Adds |bytes| to this request's reservation |*held|. Refused (false) when
+ * the total would pass cfg.inflight_limit and some other request holds
+ * memory: a lone request is always admitted, so a large legal request is
+ * never starved. Limit 0: nothing is counted. */
+static bool inflight_reserve(fw_ingest *in, size_t bytes, size_t *held)
+{
+    size_t limit = in->cfg.inflight_limit;
+    if (limit == 0 || bytes == 0) return true;
+    if (bytes > limit) bytes = limit; /* alone or refused either way */
+    size_t cur = atomic_load_explicit(&in->inflight, memory_order_relaxed);
+    for (;;) {
+        size_t next = size_add(cur, bytes);
+        bool others = cur > *held;
+        if (next > limit && others) return false;
+        if (next == SIZE_MAX) return false; /* saturated: cannot be released exactly */
+        if (atomic_compare_exchange_weak_explicit(&in->inflight, &cur, next,
+                                                  memory_order_relaxed, memory_order_relaxed))
+            break;
+    }
+    *held += bytes;
+    return true;
+}
+
+static void inflight_release(fw_ingest *in, size_t *held)
+{
+    if (*held) atomic_fetch_sub_explicit(&in->inflight, *held, memory_order_relaxed);
+    *held = 0;
+}
+
+/* Reserves |bytes| or fails |o| as overload. */
+static int inflight_admit(fw_ingest *in, size_t bytes, size_t *held, ingest_outcome *o)
+{
+    if (inflight_reserve(in, bytes, held)) return 0;
+    outcome_fail(o, FW_REJECT_OVERLOAD,
+                 "flywheel is decoding too much data at once; retry in %u s",
+                 in->cfg.retry_after_s);
+    return FW_ERR_OVERLOAD;
+}
+
+/* Test hooks (ingest_internal.h). */
+size_t fw__ingest_test_reserve(fw_ingest *in, size_t bytes)
+{
+    return atomic_fetch_add_explicit(&in->inflight, bytes, memory_order_relaxed) + bytes;
+}
+
+size_t fw__ingest_test_release(fw_ingest *in, size_t bytes)
+{
+    return atomic_fetch_sub_explicit(&in->inflight, bytes, memory_order_relaxed) - bytes;
+}
+
+size_t fw__ingest_test_inflight(fw_ingest *in)
+{
+    return atomic_load_explicit(&in->inflight, memory_order_relaxed);
+}
+
 /* Decode and hand off |p,n| through |r| in a fresh arena freed before
- * returning; |now_ns| 0 = the wall clock. */
+ * returning; |now_ns| 0 = the wall clock. The arena cap is added to the
+ * request's in-flight reservation |*held| first (released by the caller). */
 static void run_export_at(fw_ingest *in, const ingest_route *r, fw_protocol proto,
                           fw_otlp_encoding enc, const uint8_t *p, size_t n, uint64_t now_ns,
-                          ingest_outcome *o)
+                          size_t *held, ingest_outcome *o)
 {
     static const uint8_t empty[1] = {0};
+    if (inflight_admit(in, arena_cap(n), held, o) != 0) return;
     fw_arena *arena = fw_arena_new(arena_cap(n));
     if (!arena) {
         outcome_fail(o, FW_REJECT_OVERLOAD, "out of memory; retry in %u s", in->cfg.retry_after_s);
@@ -255,9 +321,10 @@ static void run_export_at(fw_ingest *in, const ingest_route *r, fw_protocol prot
 }
 
 static void run_export(fw_ingest *in, const ingest_route *r, fw_protocol proto,
-                       fw_otlp_encoding enc, const uint8_t *p, size_t n, ingest_outcome *o)
+                       fw_otlp_encoding enc, const uint8_t *p, size_t n, size_t *held,
+                       ingest_outcome *o)
 {
-    run_export_at(in, r, proto, enc, p, n, 0, o);
+    run_export_at(in, r, proto, enc, p, n, 0, held, o);
 }
 
 static void count_request(fw_ingest *in, const ingest_route *r, fw_protocol proto,
@@ -405,6 +472,7 @@ static void grpc_handle(void *ctx, const fw_http_request *req, fw_http_response 
     fw_buf inflated;
     const uint8_t *msg = NULL;
     size_t len = 0;
+    size_t held = 0; /* in-flight bytes reserved, released at |out| */
     memset(&o, 0, sizeof o);
     fw_buf_init(&inflated, 0);
 
@@ -444,11 +512,15 @@ static void grpc_handle(void *ctx, const fw_http_request *req, fw_http_response 
     uint64_t timeout_ns = 0;
     if (req->grpc_timeout.len) (void)!fw_grpc_timeout_parse(req->grpc_timeout, &timeout_ns);
 
-    if (grpc_unwrap(in, req, &inflated, &msg, &len, &o) != 0) {
+    /* In-flight decode memory: the wire body now, the inflated copy and
+     * the arena once their sizes are known. */
+    if (inflight_admit(in, req->body_len, &held, &o) != 0 ||
+        grpc_unwrap(in, req, &inflated, &msg, &len, &o) != 0 ||
+        inflight_admit(in, inflated.cap, &held, &o) != 0) {
         grpc_fail(in, r, resp, &o);
         goto out;
     }
-    run_export(in, r, FW_PROTO_GRPC, FW_OTLP_PROTOBUF, msg, len, &o);
+    run_export(in, r, FW_PROTO_GRPC, FW_OTLP_PROTOBUF, msg, len, &held, &o);
     if (o.failed) {
         grpc_fail(in, r, resp, &o);
         goto out;
@@ -468,6 +540,7 @@ static void grpc_handle(void *ctx, const fw_http_request *req, fw_http_response 
     fw_buf_free(&encoded);
 out:
     fw_buf_free(&inflated);
+    inflight_release(in, &held);
 }
 
 /* ---- OTLP/HTTP ----------------------------------------------------------- */
@@ -531,6 +604,7 @@ static void http_handle(void *ctx, const fw_http_request *req, fw_http_response 
     fw_buf inflated;
     fw_parse_error perr;
     char quoted[INGEST_QUOTE_MAX + 1];
+    size_t held = 0; /* in-flight bytes reserved, released at |out| */
     memset(&o, 0, sizeof o);
     memset(&perr, 0, sizeof perr);
     fw_buf_init(&inflated, 0);
@@ -582,6 +656,12 @@ static void http_handle(void *ctx, const fw_http_request *req, fw_http_response 
         return;
     }
 
+    /* In-flight decode memory: the wire body now, the inflated copy and
+     * the arena once their sizes are known. */
+    if (inflight_admit(in, req->body_len, &held, &o) != 0) {
+        http_fail(in, r, proto, enc, resp, &o);
+        goto out;
+    }
     const uint8_t *body = req->body;
     size_t body_len = req->body_len;
     fw_str ce = str_trim(req->content_encoding);
@@ -603,6 +683,10 @@ static void http_handle(void *ctx, const fw_http_request *req, fw_http_response 
         }
         body = inflated.data;
         body_len = inflated.len;
+        if (inflight_admit(in, inflated.cap, &held, &o) != 0) {
+            http_fail(in, r, proto, enc, resp, &o);
+            goto out;
+        }
     } else {
         quote_value(ce, quoted, sizeof quoted);
         outcome_fail(&o, FW_REJECT_UNSUPPORTED,
@@ -611,7 +695,7 @@ static void http_handle(void *ctx, const fw_http_request *req, fw_http_response 
         goto out;
     }
 
-    run_export(in, r, proto, enc, body, body_len, &o);
+    run_export(in, r, proto, enc, body, body_len, &held, &o);
     if (o.failed) {
         http_fail(in, r, proto, enc, resp, &o);
         goto out;
@@ -628,6 +712,7 @@ static void http_handle(void *ctx, const fw_http_request *req, fw_http_response 
     resp->content_type = http_content_type(enc);
 out:
     fw_buf_free(&inflated);
+    inflight_release(in, &held);
 }
 
 /* ---- write-ahead log replay ---------------------------------------------- */
@@ -641,8 +726,10 @@ int fw_ingest_replay(fw_ingest *in, const fw_wal_record *rec)
     fw_protocol proto = (fw_protocol)rec->protocol;
     fw_otlp_encoding enc = proto == FW_PROTO_HTTP_JSON ? FW_OTLP_JSON : FW_OTLP_PROTOBUF;
     const ingest_route *r = &routes[rec->type == FW_WAL_LOGS ? 1 : 0];
+    size_t held = 0;
     run_export_at(in, r, proto, enc, rec->payload, rec->len, rec->arrival_ns ? rec->arrival_ns : 1,
-                  &o);
+                  &held, &o);
+    inflight_release(in, &held);
     if (!o.failed) return 0;
     return o.reason == FW_REJECT_OVERLOAD ? FW_ERR_OVERLOAD : FW_ERR_INVALID;
 }
@@ -674,6 +761,7 @@ int fw_ingest_new(const fw_ingest_config *cfg, fw_pipeline *pipeline, fw_stats *
     }
     in->pipeline = pipeline;
     in->stats = stats;
+    atomic_init(&in->inflight, 0);
     *out = in;
     return 0;
 }

@@ -25,6 +25,12 @@ typedef struct fw_ingest_config {
      * before the pipeline hand-off and acknowledged only once written; a
      * failed append is answered 503/UNAVAILABLE. */
     struct fw_wal *wal;
+    /* Added: budget (bytes) for the decode memory of requests in flight
+     * (wire body + inflated copy + decode arena cap). A request that would
+     * exceed it while another is in flight is refused as overload
+     * (503 + Retry-After / UNAVAILABLE + RetryInfo); a lone request is
+     * always admitted. 0 = unlimited. */
+    size_t inflight_limit;
 } fw_ingest_config;
 
 /* Borrows |pipeline| and |stats|. */

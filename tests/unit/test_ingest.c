@@ -26,6 +26,8 @@
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb-c.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 
+#include "../../collector/ingest/ingest_internal.h"
+
 #define TRACE_PATH   "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 #define LOGS_PATH    "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
 #define METRICS_PATH "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
@@ -1004,6 +1006,94 @@ static void test_overload(void **state)
     free(body);
 }
 
+/* ---- in-flight decode memory budget ---- */
+
+static void test_inflight_limit(void **state)
+{
+    fixture *f = *state;
+    fw_ingest_config ic = {.http_max_body = MAX_MSG, .grpc_max_msg = MAX_MSG, .retry_after_s = 7,
+                           .inflight_limit = 256u * 1024u};
+    fw_ingest *in = NULL;
+    assert_int_equal(fw_ingest_new(&ic, f->pipeline, &f->stats, &in), 0);
+    fw_http_handler http = fw_ingest_http_handler(in), grpc = fw_ingest_grpc_handler(in);
+    size_t len;
+    uint8_t *body = traces_pb(50, 2, 99, &len);
+    fw_buf framed;
+    frame(body, len, false, &framed);
+    fw_http_response resp;
+    char msg[256];
+    bool retry;
+
+    /* Alone, a request is admitted even though its arena cap (64 KiB
+     * slack + factor x size) is near the limit; nothing stays reserved. */
+    fw_http_request req = http_req("/v1/traces", "application/x-protobuf", body, len);
+    call(&http, &req, &resp);
+    assert_int_equal(resp.status, 200);
+    fw_http_response_free(&resp);
+    assert_int_equal(fw__ingest_test_inflight(in), 0);
+    assert_int_equal(spans_stored(f, 50), 2);
+
+    /* Another request holds most of the budget: 503 / UNAVAILABLE. */
+    assert_int_equal(fw__ingest_test_reserve(in, 200u * 1024u), 200u * 1024u);
+    call(&http, &req, &resp);
+    assert_int_equal(resp.status, 503);
+    assert_string_equal(header(&resp, "retry-after"), "7");
+    assert_int_equal(status_pb(resp.body.data, resp.body.len, msg, sizeof msg, &retry), 14);
+    assert_true(retry);
+    assert_non_null(strstr(msg, "retry"));
+    fw_http_response_free(&resp);
+
+    fw_http_request g = grpc_req(TRACE_PATH, &framed);
+    call(&grpc, &g, &resp);
+    assert_true(resp.grpc);
+    assert_int_equal(resp.grpc_status, FW_GRPC_UNAVAILABLE);
+    assert_true(resp.grpc_details.len > 0);
+    assert_int_equal(
+        status_pb(resp.grpc_details.data, resp.grpc_details.len, msg, sizeof msg, &retry), 14);
+    assert_true(retry);
+    fw_http_response_free(&resp);
+    /* Refusals released what they had reserved. */
+    assert_int_equal(fw__ingest_test_inflight(in), 200u * 1024u);
+    assert_int_equal(
+        fw_stats_get(
+            &f->stats.requests_rejected[FW_SIGNAL_TRACES][FW_PROTO_GRPC][FW_REJECT_OVERLOAD]),
+        1);
+    assert_int_equal(fw_stats_get(&f->stats.requests_rejected[FW_SIGNAL_TRACES]
+                                                             [FW_PROTO_HTTP_PROTOBUF]
+                                                             [FW_REJECT_OVERLOAD]),
+                     1);
+    assert_int_equal(spans_stored(f, 50), 2);
+
+    /* Released: the same exports succeed. */
+    assert_int_equal(fw__ingest_test_release(in, 200u * 1024u), 0);
+    call(&http, &req, &resp);
+    assert_int_equal(resp.status, 200);
+    fw_http_response_free(&resp);
+    call(&grpc, &g, &resp);
+    assert_int_equal(resp.grpc_status, FW_GRPC_OK);
+    fw_http_response_free(&resp);
+    assert_int_equal(fw__ingest_test_inflight(in), 0);
+
+    /* Limit 0 (the fixture's ingest): a held reservation changes nothing. */
+    (void)fw__ingest_test_reserve(f->ingest, SIZE_MAX / 2);
+    call(&f->http, &req, &resp);
+    assert_int_equal(resp.status, 200);
+    fw_http_response_free(&resp);
+    g = grpc_req(TRACE_PATH, &framed);
+    call(&f->grpc, &g, &resp);
+    assert_int_equal(resp.grpc_status, FW_GRPC_OK);
+    fw_http_response_free(&resp);
+    (void)fw__ingest_test_release(f->ingest, SIZE_MAX / 2);
+    assert_int_equal(
+        fw_stats_get(
+            &f->stats.requests_rejected[FW_SIGNAL_TRACES][FW_PROTO_GRPC][FW_REJECT_OVERLOAD]),
+        1);
+
+    fw_buf_free(&framed);
+    free(body);
+    fw_ingest_free(in);
+}
+
 static void test_new_rejects_bad_config(void **state)
 {
     fixture *f = *state;
@@ -1134,6 +1224,7 @@ int main(void)
         T(test_grpc_invalid_argument),
         T(test_grpc_resource_exhausted),
         cmocka_unit_test_setup_teardown(test_overload, fixture_setup_tiny, fixture_teardown),
+        T(test_inflight_limit),
         T(test_new_rejects_bad_config),
         T(test_auth),
     };
