@@ -486,15 +486,7 @@ static int metric(fw_buf *b, const char *name, const char *type, const char *hel
     return rv;
 }
 
-/* One self-metric of a table below: its name, type, help and the value. */
-typedef struct metric_row {
-    const char *name;
-    const char *type;
-    const char *help;
-    uint64_t value;
-} metric_row;
-
-static int metric_rows(fw_buf *b, const metric_row *rows, size_t n)
+int fw__api_metric_rows(fw_buf *b, const fw__api_metric_row *rows, size_t n)
 {
     int rv = 0;
     for (size_t i = 0; i < n && !rv; i++)
@@ -510,7 +502,7 @@ static int render_deploy_metrics(fw_api *a, fw_buf *b)
         return 0;
     fw_deploy_stats st;
     fw_deploy_get_stats(ds, &st);
-    const metric_row rows[] = {
+    const fw__api_metric_row rows[] = {
         {"flywheel_deployments_services", "gauge",
          "Services tracked for deployment inference.", st.services},
         {"flywheel_deployments_versions", "gauge",
@@ -528,7 +520,7 @@ static int render_deploy_metrics(fw_api *a, fw_buf *b)
         {"flywheel_deployments_write_errors_total", "counter",
          "Deployment database writes that failed.", st.write_errors},
     };
-    return metric_rows(b, rows, sizeof rows / sizeof rows[0]);
+    return fw__api_metric_rows(b, rows, sizeof rows / sizeof rows[0]);
 }
 
 /* The log pattern miner's families; nothing without a miner. */
@@ -539,7 +531,7 @@ static int render_patterns_metrics(fw_api *a, fw_buf *b)
         return 0;
     fw_patterns_stats st;
     fw_patterns_get_stats(pm, &st);
-    const metric_row rows[] = {
+    const fw__api_metric_row rows[] = {
         {"flywheel_log_patterns_lines_total", "counter",
          "Log lines mined into a pattern, overflow included.", st.lines},
         {"flywheel_log_patterns_ignored_total", "counter",
@@ -559,7 +551,7 @@ static int render_patterns_metrics(fw_api *a, fw_buf *b)
         {"flywheel_log_patterns_memory_used_bytes", "gauge",
          "Bytes held by the log pattern miner.", st.memory_used},
     };
-    return metric_rows(b, rows, sizeof rows / sizeof rows[0]);
+    return fw__api_metric_rows(b, rows, sizeof rows / sizeof rows[0]);
 }
 
 void fw_api_set_wal(fw_api *a, struct fw_wal *wal)
@@ -573,7 +565,7 @@ static int render_wal_metrics(fw_api *a, fw_buf *b)
     if (!wal) return 0;
     fw_wal_stats st;
     fw_wal_stats_get(wal, &st);
-    const metric_row rows[] = {
+    const fw__api_metric_row rows[] = {
         {"flywheel_wal_bytes", "gauge", "Bytes in write-ahead log segments on disk.", st.bytes},
         {"flywheel_wal_segments", "gauge", "Write-ahead log segment files on disk.", st.segments},
         {"flywheel_wal_records_total", "counter", "Requests appended to the write-ahead log.",
@@ -587,7 +579,7 @@ static int render_wal_metrics(fw_api *a, fw_buf *b)
          "Write-ahead log writes or fsyncs that failed (telemetry refused with 503).",
          st.write_errors},
     };
-    return metric_rows(b, rows, sizeof rows / sizeof rows[0]);
+    return fw__api_metric_rows(b, rows, sizeof rows / sizeof rows[0]);
 }
 
 static int render_auth_metrics(fw_api *a, fw_buf *b)
@@ -611,46 +603,38 @@ static void route_metrics(fw_api *a, const fw_http_request *req, fw_str tail,
 
     fw_store_stats ss;
     fw_store_get_stats(a->store, &ss);
+    const fw__api_metric_row store_rows[] = {
+        {"flywheel_memory_used_bytes", "gauge", "Bytes of telemetry copies held by the store.",
+         ss.memory_used},
+        {"flywheel_evicted_spans_total", "counter",
+         "Spans evicted from the store to stay within its limits.", ss.spans_evicted},
+        {"flywheel_evicted_log_records_total", "counter",
+         "Log records evicted from the store to stay within its limits.", ss.logs_evicted},
+        {"flywheel_store_spans", "gauge", "Spans held by the store.", ss.spans_held},
+        {"flywheel_store_log_records", "gauge", "Log records held by the store.", ss.logs_held},
+    };
     if (!rv)
-        rv = metric(b, "flywheel_memory_used_bytes", "gauge",
-                    "Bytes of telemetry copies held by the store.", ss.memory_used);
-    if (!rv)
-        rv = metric(b, "flywheel_evicted_spans_total", "counter",
-                    "Spans evicted from the store to stay within its limits.", ss.spans_evicted);
-    if (!rv)
-        rv = metric(b, "flywheel_evicted_log_records_total", "counter",
-                    "Log records evicted from the store to stay within its limits.",
-                    ss.logs_evicted);
-    if (!rv)
-        rv = metric(b, "flywheel_store_spans", "gauge", "Spans held by the store.", ss.spans_held);
-    if (!rv)
-        rv = metric(b, "flywheel_store_log_records", "gauge", "Log records held by the store.",
-                    ss.logs_held);
+        rv = fw__api_metric_rows(b, store_rows, sizeof store_rows / sizeof store_rows[0]);
 
     const fw_server *srv = atomic_load_explicit(&a->server, memory_order_acquire);
-    if (srv) {
+    if (srv && !rv) {
         fw_server_stats ns;
         fw_server_get_stats(srv, &ns);
-        if (!rv)
-            rv = metric(b, "flywheel_connections_accepted_total", "counter",
-                        "Connections accepted on all listeners.", ns.connections_accepted);
-        if (!rv)
-            rv = metric(b, "flywheel_connections_active", "gauge", "Connections open now.",
-                        ns.connections_active);
-        if (!rv)
-            rv = metric(b, "flywheel_connections_rejected_total", "counter",
-                        "Connections refused over the connection limit.",
-                        ns.connections_rejected);
-        if (!rv)
-            rv = metric(b, "flywheel_tls_handshake_failures_total", "counter",
-                        "TLS handshakes that failed.", ns.tls_handshake_failures);
-        if (!rv)
-            rv = metric(b, "flywheel_protocol_errors_total", "counter",
-                        "HTTP/1.1 parse errors and HTTP/2 session errors.", ns.protocol_errors);
-        if (!rv)
-            rv = metric(b, "flywheel_connection_timeouts_total", "counter",
-                        "Connections closed for idleness or a slow request header.",
-                        ns.timeouts);
+        const fw__api_metric_row server_rows[] = {
+            {"flywheel_connections_accepted_total", "counter",
+             "Connections accepted on all listeners.", ns.connections_accepted},
+            {"flywheel_connections_active", "gauge", "Connections open now.",
+             ns.connections_active},
+            {"flywheel_connections_rejected_total", "counter",
+             "Connections refused over the connection limit.", ns.connections_rejected},
+            {"flywheel_tls_handshake_failures_total", "counter", "TLS handshakes that failed.",
+             ns.tls_handshake_failures},
+            {"flywheel_protocol_errors_total", "counter",
+             "HTTP/1.1 parse errors and HTTP/2 session errors.", ns.protocol_errors},
+            {"flywheel_connection_timeouts_total", "counter",
+             "Connections closed for idleness or a slow request header.", ns.timeouts},
+        };
+        rv = fw__api_metric_rows(b, server_rows, sizeof server_rows / sizeof server_rows[0]);
     }
     if (!rv)
         rv = fw__api_render_analytics_metrics(a, b);

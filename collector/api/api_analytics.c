@@ -1108,15 +1108,6 @@ out:
 
 /* ---- /metrics ---- */
 
-static int metric_u64(fw_buf *b, const char *name, const char *type, const char *help,
-                      uint64_t v)
-{
-    int rv = fw_prom_header(b, name, type, help);
-    if (!rv)
-        rv = fw_buf_printf(b, "%s %llu\n", name, (unsigned long long)v);
-    return rv;
-}
-
 int fw__api_render_analytics_metrics(fw_api *a, fw_buf *b)
 {
     api_analytics an = analytics_load(a);
@@ -1124,67 +1115,61 @@ int fw__api_render_analytics_metrics(fw_api *a, fw_buf *b)
     if (an.red && an.intern) {
         fw_red_stats rs;
         fw_red_get_stats(an.red, &rs);
+        const fw__api_metric_row rows[] = {
+            {"flywheel_red_series", "gauge", "RED series held.", rs.series},
+            {"flywheel_red_overflowed_total", "counter",
+             "Observations folded into an overflow series by the cardinality cap.",
+             rs.overflowed},
+            {"flywheel_red_dropped_total", "counter", "Observations lost to the RED memory limit.",
+             rs.dropped},
+            {"flywheel_red_too_old_total", "counter",
+             "Observations older than the RED retention, ignored.", rs.too_old},
+            {"flywheel_red_memory_used_bytes", "gauge", "Bytes held by RED series and buckets.",
+             rs.memory_used},
+            {"flywheel_red_evicted_buckets_total", "counter",
+             "RED time buckets dropped to stay under the memory limit.", rs.evicted_buckets},
+        };
         rv = fw_red_render_prometheus(an.red, an.intern, b);
         if (!rv)
-            rv = metric_u64(b, "flywheel_red_series", "gauge", "RED series held.", rs.series);
-        if (!rv)
-            rv = metric_u64(b, "flywheel_red_overflowed_total", "counter",
-                            "Observations folded into an overflow series by the cardinality cap.",
-                            rs.overflowed);
-        if (!rv)
-            rv = metric_u64(b, "flywheel_red_dropped_total", "counter",
-                            "Observations lost to the RED memory limit.", rs.dropped);
-        if (!rv)
-            rv = metric_u64(b, "flywheel_red_too_old_total", "counter",
-                            "Observations older than the RED retention, ignored.", rs.too_old);
-        if (!rv)
-            rv = metric_u64(b, "flywheel_red_memory_used_bytes", "gauge",
-                            "Bytes held by RED series and buckets.", rs.memory_used);
-        if (!rv)
-            rv = metric_u64(b, "flywheel_red_evicted_buckets_total", "counter",
-                            "RED time buckets dropped to stay under the memory limit.",
-                            rs.evicted_buckets);
+            rv = fw__api_metric_rows(b, rows, sizeof rows / sizeof rows[0]);
     }
     if (!rv && an.topo) {
         fw_topo_stats ts;
         fw_topo_get_stats(an.topo, &ts);
+        const fw__api_metric_row rows[] = {
+            {"flywheel_topology_nodes", "gauge", "Topology nodes (services and virtual nodes).",
+             ts.nodes},
+            {"flywheel_topology_edges", "gauge", "Topology edges.", ts.edges},
+            {"flywheel_topology_joins_total", "counter",
+             "Client spans joined with the server span they parent.", ts.joins},
+            {"flywheel_topology_virtual_calls_total", "counter",
+             "Client spans attributed to virtual nodes.", ts.virtual_calls},
+            {"flywheel_topology_pending_spans", "gauge", "Spans waiting for their join.",
+             ts.pending},
+            {"flywheel_topology_pending_evicted_total", "counter",
+             "Spans flushed before their wait because the join table was full.",
+             ts.pending_evicted},
+            {"flywheel_topology_dropped_total", "counter",
+             "Observations dropped by the node/edge caps.", ts.dropped},
+            {"flywheel_topology_memory_used_bytes", "gauge", "Bytes held by the topology.",
+             ts.memory_used},
+        };
         rv = fw_topo_render_prometheus(an.topo, b);
         if (!rv)
-            rv = metric_u64(b, "flywheel_topology_nodes", "gauge",
-                            "Topology nodes (services and virtual nodes).", ts.nodes);
-        if (!rv)
-            rv = metric_u64(b, "flywheel_topology_edges", "gauge", "Topology edges.", ts.edges);
-        if (!rv)
-            rv = metric_u64(b, "flywheel_topology_joins_total", "counter",
-                            "Client spans joined with the server span they parent.", ts.joins);
-        if (!rv)
-            rv = metric_u64(b, "flywheel_topology_virtual_calls_total", "counter",
-                            "Client spans attributed to virtual nodes.", ts.virtual_calls);
-        if (!rv)
-            rv = metric_u64(b, "flywheel_topology_pending_spans", "gauge",
-                            "Spans waiting for their join.", ts.pending);
-        if (!rv)
-            rv = metric_u64(b, "flywheel_topology_pending_evicted_total", "counter",
-                            "Spans flushed before their wait because the join table was full.",
-                            ts.pending_evicted);
-        if (!rv)
-            rv = metric_u64(b, "flywheel_topology_dropped_total", "counter",
-                            "Observations dropped by the node/edge caps.", ts.dropped);
-        if (!rv)
-            rv = metric_u64(b, "flywheel_topology_memory_used_bytes", "gauge",
-                            "Bytes held by the topology.", ts.memory_used);
+            rv = fw__api_metric_rows(b, rows, sizeof rows / sizeof rows[0]);
     }
     if (!rv && an.intern) {
         fw_intern_stats is;
         fw_intern_get_stats(an.intern, &is);
-        rv = metric_u64(b, "flywheel_intern_strings", "gauge",
-                        "Strings held by the shared dictionary.", is.strings);
-        if (!rv)
-            rv = metric_u64(b, "flywheel_intern_memory_used_bytes", "gauge",
-                            "Bytes held by the shared dictionary.", is.bytes);
-        if (!rv)
-            rv = metric_u64(b, "flywheel_intern_refused_total", "counter",
-                            "Strings refused because the dictionary was full.", is.refused);
+        const fw__api_metric_row rows[] = {
+            {"flywheel_intern_strings", "gauge", "Strings held by the shared dictionary.",
+             is.strings},
+            {"flywheel_intern_memory_used_bytes", "gauge", "Bytes held by the shared dictionary.",
+             is.bytes},
+            {"flywheel_intern_refused_total", "counter",
+             "Strings refused because the dictionary was full.", is.refused},
+        };
+        rv = fw__api_metric_rows(b, rows, sizeof rows / sizeof rows[0]);
     }
     return rv;
 }

@@ -60,6 +60,16 @@ typedef struct api_analytics {
 } api_analytics;
 
 /* ---- responses and JSON pieces (api.c) ---- */
+/* One self-metric (gauge or counter) of a table rendered by
+ * fw__api_metric_rows: HELP/TYPE lines then "name value" (api.c). */
+typedef struct fw__api_metric_row {
+    const char *name;
+    const char *type; /* "gauge" or "counter" */
+    const char *help;
+    uint64_t value;
+} fw__api_metric_row;
+int fw__api_metric_rows(fw_buf *b, const fw__api_metric_row *rows, size_t n);
+
 void fw__api_respond_error(fw_http_response *resp, int status, const char *msg);
 void fw__api_respond_errorf(fw_http_response *resp, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
