@@ -433,3 +433,42 @@ void fw_intern_get_stats(fw_intern *t, fw_intern_stats *out)
     out->bytes = atomic_load_explicit(&t->bytes, memory_order_relaxed);
     out->refused = atomic_load_explicit(&t->refused, memory_order_relaxed);
 }
+
+/* ---- per-batch lookup cache (fw_intern_cache) ---- */
+
+void fw_intern_cache_init(fw_intern_cache *c)
+{
+    memset(c, 0, sizeof(*c));
+}
+
+void fw_intern_cache_put(fw_intern_cache *c, uint32_t slot, fw_str s, uint32_t id)
+{
+    if (!s.ptr || id == FW_INTERN_NONE || s.len > FW_INTERN_MAX_LEN ||
+        slot >= FW_INTERN_CACHE_SLOTS)
+        return;
+    c->e[slot].ptr = s.ptr;
+    c->e[slot].len = (uint32_t)s.len;
+    c->e[slot].id = id;
+}
+
+uint32_t fw_intern_cached_id(fw_intern *t, fw_intern_cache *c, fw_str s)
+{
+    uint32_t id;
+    uint32_t slot = fw_intern_cache_slot(c, s, &id);
+    if (id != FW_INTERN_NONE)
+        return id;
+    id = fw_intern_id(t, s);
+    fw_intern_cache_put(c, slot, s, id);
+    return id;
+}
+
+uint32_t fw_intern_cached_find(fw_intern *t, fw_intern_cache *c, fw_str s)
+{
+    uint32_t id;
+    uint32_t slot = fw_intern_cache_slot(c, s, &id);
+    if (id != FW_INTERN_NONE)
+        return id;
+    id = fw_intern_find(t, s);
+    fw_intern_cache_put(c, slot, s, id);
+    return id;
+}

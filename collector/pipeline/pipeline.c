@@ -173,8 +173,10 @@ static bool span_is_entry(const fw_span *s)
     return s->kind == FW_SPAN_KIND_SERVER || s->kind == FW_SPAN_KIND_CONSUMER || !s->has_parent;
 }
 
+/* |names|: the dictionary id of each span's name (looked up once per batch
+ * in feed_spans). */
 static void feed_red(fw_pipeline *p, const fw_span *spans, const fw_span_class *cls,
-                     const double *weights, size_t n)
+                     const double *weights, const uint32_t *names, size_t n)
 {
     fw_red_obs obs[PIPELINE_OBS_CHUNK];
     size_t k = 0;
@@ -186,7 +188,7 @@ static void feed_red(fw_pipeline *p, const fw_span *spans, const fw_span_class *
             last_res = s->resource;
             service = fw_intern_id(p->cfg.intern, s->resource->service_name);
         }
-        uint32_t op = fw_intern_id(p->cfg.intern, s->name);
+        uint32_t op = names[i];
         fw_red_obs o;
         memset(&o, 0, sizeof o);
         o.key.kind = FW_RED_OPERATION;
@@ -320,15 +322,26 @@ static int feed_spans(fw_pipeline *p, const fw_span *spans, size_t n, uint64_t n
     fw_pipeline_tick(p, now_ns);
     fw_span_class *cls = malloc(n * sizeof *cls);
     double *weights = malloc(n * sizeof *weights);
+    /* Span names are looked up once, here, for RED and for the store (when
+     * it shares the dictionary, which interns every name too). */
+    bool names_for_store = p->cfg.intern && fw_store_dictionary(p->store) == p->cfg.intern;
+    bool want_names = p->cfg.intern && (p->cfg.red || names_for_store);
+    uint32_t *names = want_names ? malloc(n * sizeof *names) : NULL;
     int rv = FW_ERR_NOMEM;
-    if (!cls || !weights) goto out;
+    if (!cls || !weights || (want_names && !names)) goto out;
     for (size_t i = 0; i < n; i++) {
         fw_semconv_span_classify(&spans[i], p->cfg.throttle_rules, &cls[i]);
         weights[i] = fw_pipeline_sampling_weight(spans[i].trace_state);
     }
-    rv = fw_store_add_classified(p->store, spans, cls, n);
+    if (want_names) {
+        fw_intern_cache cache;
+        fw_intern_cache_init(&cache);
+        for (size_t i = 0; i < n; i++)
+            names[i] = fw_intern_cached_id(p->cfg.intern, &cache, spans[i].name);
+    }
+    rv = fw_store_add_named(p->store, spans, cls, names_for_store ? names : NULL, n);
     if (rv) goto out;
-    if (p->cfg.red && p->cfg.intern) feed_red(p, spans, cls, weights, n);
+    if (p->cfg.red && p->cfg.intern) feed_red(p, spans, cls, weights, names, n);
     if (p->cfg.deploy) observe_span_versions(p, spans, n);
     /* The topology is best effort: a failure to group costs edges, never
      * the acknowledged spans. */
@@ -337,6 +350,7 @@ static int feed_spans(fw_pipeline *p, const fw_span *spans, size_t n, uint64_t n
 out:
     free(cls);
     free(weights);
+    free(names);
     return rv;
 }
 

@@ -7,7 +7,11 @@
  * trace), keeps ref lists of error and throttled spans, and a per-block
  * time range and service/operation bloom that lets searches skip blocks.
  * Eviction drops the oldest data first: whole blocks for the time window
- * and the memory budget, single records for the count limit.
+ * and the memory budget, single records for the count limit. A block the
+ * time window drops while older blocks live (out-of-order event times)
+ * leaves a ghost in its ring slot: for each of its records whose trace goes
+ * on in an older live record, that record's address (a bridge), so chains
+ * through it stay whole.
  * Owns every byte it holds; never calls into other modules except the
  * string dictionary, and never holds two partition locks except in
  * ascending order (fw_store_find_logs). */
@@ -64,6 +68,7 @@ typedef struct store_block {
     uint32_t head;  /* offset of the oldest live record; records before it are evicted */
     uint32_t nlive; /* live records */
     bool unnamed;   /* holds a record whose service or name is not interned */
+    bool ghost;     /* a dropped block's bridges (see ghosts below); holds no record */
     uint64_t bloom[STORE_BLOOM_WORDS]; /* service ids and (service, name) pairs */
     uint8_t data[];
 } store_block;
@@ -110,7 +115,8 @@ typedef struct store_partition {
     size_t block_size;
 
     /* Blocks by seq: ring[(ring_head + seq - first_seq) & (ring_cap - 1)];
-     * a dropped block in the middle leaves NULL. Front entries are never NULL. */
+     * a dropped block in the middle leaves NULL or a ghost. Front entries
+     * are never NULL nor ghosts. */
     store_block **ring;
     size_t ring_cap;
     size_t ring_head;
@@ -236,18 +242,76 @@ static bool rec_at(const store_partition *p, uint64_t addr, store_block **bout, 
     return true;
 }
 
-/* ---- ref rings ---- */
+/* ---- ghosts ----
+ * A ghost replaces a block dropped while older blocks live. Its data holds
+ * u32 n, u32 pad, u64 target[n], u32 off[n] (offsets ascending): the record
+ * that was at |off| belongs to a trace that goes on at |target|.
+ * Invariant: every target is a live record, or a dead one that no older
+ * live record of its trace outlived (dropped from the front: the oldest).
+ * So a chain step crosses at most one ghost. */
 
-static bool ref_live(const store_partition *p, uint64_t addr)
+static uint32_t ghost_n(const store_block *g)
+{
+    uint32_t n;
+    memcpy(&n, g->data, sizeof(n));
+    return n;
+}
+
+static uint64_t *ghost_targets(store_block *g)
+{
+    return (uint64_t *)(void *)(g->data + 8u);
+}
+
+static const uint32_t *ghost_offs(const store_block *g)
+{
+    return (const uint32_t *)(const void *)(g->data + 8u + (size_t)ghost_n(g) * 8u);
+}
+
+/* Index of |off| in ascending |offs[0..n)|, or n. */
+static size_t off_index(const uint32_t *offs, size_t n, uint32_t off)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2u;
+        if (offs[mid] < off)
+            lo = mid + 1u;
+        else
+            hi = mid;
+    }
+    return lo < n && offs[lo] == off ? lo : n;
+}
+
+static bool addr_live(const store_partition *p, uint64_t addr)
 {
     store_block *b = block_of(p, addr >> STORE_OFF_BITS);
     uint32_t off = (uint32_t)(addr & STORE_OFF_MASK);
     return b && off >= b->head && off < b->used;
 }
 
+/* The live record a chain step to |addr| lands on: |addr| itself when
+ * live, the bridge of a ghost when its block was dropped with older blocks
+ * live, else 0 (the trace has no older live record). */
+static uint64_t chain_resolve(const store_partition *p, uint64_t addr)
+{
+    store_block *b = block_of(p, addr >> STORE_OFF_BITS);
+    if (!b)
+        return 0;
+    uint32_t off = (uint32_t)(addr & STORE_OFF_MASK);
+    if (!b->ghost)
+        return off >= b->head && off < b->used ? addr : 0;
+    size_t n = ghost_n(b);
+    size_t i = off_index(ghost_offs(b), n, off);
+    if (i == n)
+        return 0;
+    uint64_t t = ghost_targets(b)[i];
+    return addr_live(p, t) ? t : 0;
+}
+
+/* ---- ref rings ---- */
+
 static void ring_trim(const store_partition *p, ref_ring *r)
 {
-    while (r->n && !ref_live(p, r->v[r->head])) {
+    while (r->n && !addr_live(p, r->v[r->head])) {
         r->head = (r->head + 1u) & (r->cap - 1u);
         r->n--;
     }
@@ -264,7 +328,8 @@ static void origin_release(fw_store *s, store_partition *p, uint32_t idx);
 static bool log_evict_oldest(fw_store *s, store_partition *p);
 
 /* The newest live record older than |addr| in its trace chain, walking
- * through records of the block being dropped (|dropping|); 0 when none. */
+ * through records of the block being dropped (|dropping|) and ghosts; 0
+ * when none. */
 static uint64_t live_prev(const store_partition *p, uint64_t addr, uint64_t delta,
                           uint64_t dropping)
 {
@@ -272,17 +337,16 @@ static uint64_t live_prev(const store_partition *p, uint64_t addr, uint64_t delt
         uint64_t pa = addr - delta;
         store_block *b = block_of(p, pa >> STORE_OFF_BITS);
         uint32_t off = (uint32_t)(pa & STORE_OFF_MASK);
-        if (!b || off >= b->used)
+        if (!b)
             return 0;
+        if (b->seq != dropping)
+            return chain_resolve(p, pa);
         store_rec r;
-        if (b->seq == dropping) {
-            if (!fw__store_rec_parse(b->data + off, b->data + b->used, b->base_ns, &r))
-                return 0;
-            addr = pa;
-            delta = r.prev_delta;
-            continue;
-        }
-        return off >= b->head ? pa : 0;
+        if (off >= b->used ||
+            !fw__store_rec_parse(b->data + off, b->data + b->used, b->base_ns, &r))
+            return 0;
+        addr = pa;
+        delta = r.prev_delta;
     }
     return 0;
 }
@@ -324,9 +388,11 @@ static void trace_delete_slot(store_partition *p, size_t i)
 }
 
 /* Forgets the record at |off| of |b| (not yet marked dead): index entry,
- * origin reference, counters. */
+ * origin reference, counters. When the index points at it, it moves to
+ * *|older| (the trace's newest older live record, 0 = none) when given,
+ * else to what live_prev() finds. */
 static void evict_record(fw_store *s, store_partition *p, store_block *b, uint32_t off,
-                         uint64_t dropping)
+                         uint64_t dropping, const uint64_t *older)
 {
     store_rec r;
     if (!fw__store_rec_parse(b->data + off, b->data + b->used, b->base_ns, &r))
@@ -335,7 +401,7 @@ static void evict_record(fw_store *s, store_partition *p, store_block *b, uint32
     uint64_t h = hash_trace(s, r.trace_id);
     trace_slot *ts = trace_lookup(p, h, r.trace_id);
     if (ts && ts->addr == addr) {
-        uint64_t prev = live_prev(p, addr, r.prev_delta, dropping);
+        uint64_t prev = older ? *older : live_prev(p, addr, r.prev_delta, dropping);
         if (prev)
             ts->addr = prev;
         else
@@ -358,7 +424,14 @@ static void block_release(fw_store *s, store_partition *p, size_t pos)
         p->open = NULL;
     mem_sub(s, p, sizeof(store_block) + b->cap);
     free(b);
-    while (p->nblocks && !p->ring[p->ring_head]) {
+    /* A ghost at the front bridges to nothing: every older block is gone. */
+    while (p->nblocks && (!p->ring[p->ring_head] || p->ring[p->ring_head]->ghost)) {
+        store_block *g = p->ring[p->ring_head];
+        if (g) {
+            mem_sub(s, p, sizeof(store_block) + g->cap);
+            free(g);
+            p->ring[p->ring_head] = NULL;
+        }
         p->ring_head = (p->ring_head + 1u) & (p->ring_cap - 1u);
         p->nblocks--;
         p->first_seq++;
@@ -369,19 +442,145 @@ static void block_release(fw_store *s, store_partition *p, size_t pos)
     ring_trim(p, &p->throttled);
 }
 
+/* For each record of |b| (|offs|, ascending, |n| of them): the newest
+ * older live record of its trace, or 0. Records chain to earlier ones of
+ * the same block (already resolved) or to other blocks (chain_resolve). */
+static void bridge_targets(const store_partition *p, const store_block *b, const uint32_t *offs,
+                           uint64_t *tgts, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        store_rec r;
+        uint64_t addr = addr_of(b, offs[k]), t = 0;
+        if (fw__store_rec_parse(b->data + offs[k], b->data + b->used, b->base_ns, &r) &&
+            r.prev_delta && r.prev_delta < addr) {
+            uint64_t pa = addr - r.prev_delta;
+            if ((pa >> STORE_OFF_BITS) == b->seq) {
+                size_t i = off_index(offs, k, (uint32_t)(pa & STORE_OFF_MASK));
+                t = i < k ? tgts[i] : 0;
+            } else {
+                t = chain_resolve(p, pa);
+            }
+        }
+        tgts[k] = t;
+    }
+}
+
+/* Bridges of ghosts newer than ring position |pos| that lead into the
+ * block there (being dropped) move on to where its records led. */
+static void ghosts_follow(store_partition *p, size_t pos, uint64_t seq, const uint32_t *offs,
+                          const uint64_t *tgts, size_t n)
+{
+    for (size_t q = pos + 1u; q < p->nblocks; q++) {
+        store_block *g = p->ring[(p->ring_head + q) & (p->ring_cap - 1u)];
+        if (!g || !g->ghost)
+            continue;
+        uint64_t *gt = ghost_targets(g);
+        for (size_t i = 0, gn = ghost_n(g); i < gn; i++) {
+            if ((gt[i] >> STORE_OFF_BITS) != seq)
+                continue;
+            size_t k = off_index(offs, n, (uint32_t)(gt[i] & STORE_OFF_MASK));
+            gt[i] = k < n ? tgts[k] : 0;
+        }
+    }
+}
+
+/* A ghost holding the nonzero bridges, or NULL (none, or out of memory). */
+static store_block *ghost_new(const store_block *b, const uint32_t *offs, const uint64_t *tgts,
+                              size_t n)
+{
+    size_t m = 0;
+    for (size_t k = 0; k < n; k++)
+        m += tgts[k] != 0;
+    if (m == 0)
+        return NULL;
+    size_t bytes = 8u + m * (sizeof(uint64_t) + sizeof(uint32_t));
+    store_block *g = malloc(sizeof(store_block) + bytes);
+    if (!g)
+        return NULL;
+    memset(g, 0, sizeof(store_block));
+    g->seq = b->seq;
+    g->arrival = b->arrival;
+    g->min_time = UINT64_MAX;
+    g->ghost = true;
+    g->cap = (uint32_t)bytes;
+    uint32_t m32 = (uint32_t)m;
+    memcpy(g->data, &m32, sizeof(m32));
+    memset(g->data + 4, 0, 4);
+    uint64_t *gt = ghost_targets(g);
+    uint32_t *go = (uint32_t *)(void *)(g->data + 8u + m * 8u);
+    for (size_t k = 0, j = 0; k < n; k++) {
+        if (!tgts[k])
+            continue;
+        gt[j] = tgts[k];
+        go[j] = offs[k];
+        j++;
+    }
+    return g;
+}
+
+/* Drops the block at ring position |pos|. In the middle of the ring (older
+ * blocks live: the time window with out-of-order event times), chains of
+ * traces that go on in older blocks are kept whole: the index moves to the
+ * older records, and a ghost keeps the bridges newer records still need.
+ * Costs O(records of the block x log) plus a pass over the ring. */
 static void block_drop(fw_store *s, store_partition *p, size_t pos)
 {
-    store_block *b = p->ring[(p->ring_head + pos) & (p->ring_cap - 1u)];
+    size_t slot = (p->ring_head + pos) & (p->ring_cap - 1u);
+    store_block *b = p->ring[slot];
+    uint32_t *offs = NULL;
+    uint64_t *tgts = NULL;
+    size_t n = 0;
+    if (pos > 0 && b->nlive > 0) {
+        offs = malloc((size_t)b->nlive * sizeof(*offs));
+        tgts = malloc((size_t)b->nlive * sizeof(*tgts));
+        if (offs && tgts) {
+            for (uint32_t off = b->head; off < b->used && n < b->nlive;) {
+                store_rec r;
+                if (!fw__store_rec_parse(b->data + off, b->data + b->used, b->base_ns, &r))
+                    break;
+                offs[n++] = off;
+                off += r.size;
+            }
+            bridge_targets(p, b, offs, tgts, n);
+        } else {
+            /* Out of memory: the index still moves (live_prev), bridges are lost. */
+            free(offs);
+            free(tgts);
+            offs = NULL;
+            tgts = NULL;
+        }
+    }
+    size_t k = 0;
     uint32_t off = b->head;
     while (off < b->used) {
         store_rec r;
         if (!fw__store_rec_parse(b->data + off, b->data + b->used, b->base_ns, &r))
             break;
-        evict_record(s, p, b, off, b->seq);
+        bool known = tgts && k < n && offs[k] == off;
+        evict_record(s, p, b, off, b->seq, known ? &tgts[k] : NULL);
+        k += known;
         off += r.size;
     }
     b->head = b->used;
-    block_release(s, p, pos);
+    store_block *g = NULL;
+    if (tgts) {
+        ghosts_follow(p, pos, b->seq, offs, tgts, n);
+        g = ghost_new(b, offs, tgts, n);
+    }
+    free(offs);
+    free(tgts);
+    if (!g) {
+        block_release(s, p, pos);
+        return;
+    }
+    if (p->open == b)
+        p->open = NULL;
+    p->ring[slot] = g;
+    mem_sub(s, p, sizeof(store_block) + b->cap);
+    mem_add(s, p, sizeof(store_block) + g->cap);
+    free(b);
+    ring_trim(p, &p->errors);
+    ring_trim(p, &p->throttled);
 }
 
 /* Count limit: the single oldest span record goes. */
@@ -391,7 +590,7 @@ static void evict_oldest_span(fw_store *s, store_partition *p)
     store_rec r;
     if (b->head < b->used &&
         fw__store_rec_parse(b->data + b->head, b->data + b->used, b->base_ns, &r)) {
-        evict_record(s, p, b, b->head, UINT64_MAX);
+        evict_record(s, p, b, b->head, UINT64_MAX, NULL);
         b->head += r.size;
     } else {
         b->head = b->used;
@@ -1017,7 +1216,7 @@ int fw_store_new(const fw_store_config *cfg, fw_store **out)
     s->seen = calloc(STORE_SEEN_SLOTS, sizeof(*s->seen));
     if (!s->seen)
         goto fail_seen;
-    s->policy = (store_strpolicy){s->intern, s->seen, STORE_SEEN_SLOTS - 1u, mix64(s->seed + 1u)};
+    s->policy = (store_strpolicy){s->intern, s->seen, STORE_SEEN_SLOTS - 1u, mix64(s->seed + 1u), NULL};
 
     /* sizeof(store_partition) is a multiple of its 64-byte alignment. */
     s->parts = aligned_alloc(64, sizeof(store_partition) * s->nparts);
@@ -1077,10 +1276,21 @@ void fw_store_free(fw_store *s)
 
 int fw_store_add_spans(fw_store *s, const fw_span *spans, size_t n)
 {
-    return fw_store_add_classified(s, spans, NULL, n);
+    return fw_store_add_named(s, spans, NULL, NULL, n);
 }
 
 int fw_store_add_classified(fw_store *s, const fw_span *spans, const fw_span_class *cls, size_t n)
+{
+    return fw_store_add_named(s, spans, cls, NULL, n);
+}
+
+fw_intern *fw_store_dictionary(const fw_store *s)
+{
+    return s->intern;
+}
+
+int fw_store_add_named(fw_store *s, const fw_span *spans, const fw_span_class *cls,
+                       const uint32_t *name_ids, size_t n)
 {
     if (n == 0)
         return 0;
@@ -1093,6 +1303,12 @@ int fw_store_add_classified(fw_store *s, const fw_span *spans, const fw_span_cla
     size_t *start = calloc((size_t)s->nparts + 1u, sizeof(*start));
     if (!pd || !order || !start)
         goto out;
+    /* Attribute keys and repeated values recur across the batch: each
+     * distinct string is looked up in the dictionary once. */
+    fw_intern_cache cache;
+    fw_intern_cache_init(&cache);
+    store_strpolicy pol = s->policy;
+    pol.cache = &cache;
 
     /* Encode everything outside the locks; a span too large for any
      * partition refuses the batch before anything is stored. */
@@ -1121,7 +1337,8 @@ int fw_store_add_classified(fw_store *s, const fw_span *spans, const fw_span_cla
         }
         pd[i].ohash = ocache[c].hash;
         pd[i].off = out.len;
-        rv = fw__store_encode_body(&out, &s->policy, sp, cls ? &cls[i] : NULL, &pd[i].flags);
+        rv = fw__store_encode_body(&out, &pol, sp, cls ? &cls[i] : NULL,
+                                   name_ids ? name_ids[i] : FW_INTERN_NONE, &pd[i].flags);
         if (rv) {
             rv = FW_ERR_NOMEM;
             goto out;
@@ -1132,7 +1349,9 @@ int fw_store_add_classified(fw_store *s, const fw_span *spans, const fw_span_cla
             goto out;
         }
         pd[i].len = (uint32_t)len;
-        pd[i].name_id = name_id_of(out.data + pd[i].off, len);
+        pd[i].name_id = name_ids && name_ids[i] != FW_INTERN_NONE
+                            ? name_ids[i]
+                            : name_id_of(out.data + pd[i].off, len);
         start[(pd[i].hash & (s->nparts - 1u)) + 1u]++;
     }
     /* Group by partition, keeping arrival order within each. */
@@ -1238,7 +1457,7 @@ void fw_store_expire(fw_store *s, uint64_t now_ns)
         /* Whole blocks, wherever they are: backdated data may sit behind newer. */
         for (uint64_t seq = p->first_seq; seq < p->next_seq; seq++) {
             store_block *b = block_of(p, seq);
-            if (b && b->max_time < cutoff)
+            if (b && !b->ghost && b->max_time < cutoff)
                 block_drop(s, p, (size_t)(seq - p->first_seq));
         }
         /* The oldest block's old prefix goes record by record (in-order
@@ -1585,7 +1804,7 @@ size_t fw_store_get_trace(fw_store *s, const uint8_t trace_id[FW_TRACE_ID_LEN],
             cap = ncap;
         }
         chain[n++] = addr;
-        addr = (r.prev_delta && r.prev_delta < addr) ? addr - r.prev_delta : 0;
+        addr = (r.prev_delta && r.prev_delta < addr) ? chain_resolve(p, addr - r.prev_delta) : 0;
     }
     int stop = 0;
     for (size_t i = n; i-- > 0 && !stop;)

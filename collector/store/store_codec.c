@@ -63,6 +63,19 @@ bool fw__store_varint_get(const uint8_t **pp, const uint8_t *end, uint64_t *v)
     return false;
 }
 
+/* fw__store_varint_get with the one-byte case inline (record headers are
+ * parsed on every trace-index probe). */
+static inline bool vget(const uint8_t **pp, const uint8_t *end, uint64_t *v)
+{
+    const uint8_t *p = *pp;
+    if (p < end && !(*p & 0x80u)) {
+        *v = *p;
+        *pp = p + 1;
+        return true;
+    }
+    return fw__store_varint_get(pp, end, v);
+}
+
 static uint64_t zigzag(int64_t v)
 {
     return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
@@ -92,20 +105,30 @@ static int out_reserve(store_out *o, size_t extra)
     return 0;
 }
 
-static int put_varint(store_out *o, uint64_t v)
+/* The hot path of the encoder: room checked inline, one-byte varints
+ * written directly (most tags, counts and small numbers). */
+static inline int put_varint(store_out *o, uint64_t v)
 {
-    int rv = out_reserve(o, 10);
-    if (rv)
-        return rv;
+    if (o->cap - o->len < 10u) {
+        int rv = out_reserve(o, 10);
+        if (rv)
+            return rv;
+    }
+    if (v < 0x80u) {
+        o->data[o->len++] = (uint8_t)v;
+        return 0;
+    }
     o->len += fw__store_varint_put(o->data + o->len, v);
     return 0;
 }
 
-static int put_bytes(store_out *o, const void *p, size_t n)
+static inline int put_bytes(store_out *o, const void *p, size_t n)
 {
-    int rv = out_reserve(o, n);
-    if (rv)
-        return rv;
+    if (o->cap - o->len < n) {
+        int rv = out_reserve(o, n);
+        if (rv)
+            return rv;
+    }
     if (n)
         memcpy(o->data + o->len, p, n);
     o->len += n;
@@ -140,21 +163,32 @@ static uint32_t choose_id(const store_strpolicy *pol, fw_str s, bool always)
 {
     if (!pol->intern || s.len > FW_INTERN_MAX_LEN)
         return FW_INTERN_NONE;
-    uint32_t id = fw_intern_find(pol->intern, s);
-    if (id != FW_INTERN_NONE)
-        return id;
-    if (!always) {
-        if (!pol->seen)
-            return FW_INTERN_NONE;
-        uint64_t h = seen_hash(pol->seed, s);
-        uint32_t tag = (uint32_t)(h >> 32) | 1u;
-        _Atomic uint32_t *slot = &pol->seen[h & pol->seen_mask];
-        if (atomic_load_explicit(slot, memory_order_relaxed) != tag) {
-            atomic_store_explicit(slot, tag, memory_order_relaxed);
-            return FW_INTERN_NONE;
-        }
+    /* The batch's cache answers what the dictionary would (ids are stable);
+     * only strings that got an id are cached. */
+    uint32_t id = FW_INTERN_NONE, cslot = 0;
+    if (pol->cache) {
+        cslot = fw_intern_cache_slot(pol->cache, s, &id);
+        if (id != FW_INTERN_NONE)
+            return id;
     }
-    return fw_intern_id(pol->intern, s);
+    id = fw_intern_find(pol->intern, s);
+    if (id == FW_INTERN_NONE) {
+        if (!always) {
+            if (!pol->seen)
+                return FW_INTERN_NONE;
+            uint64_t h = seen_hash(pol->seed, s);
+            uint32_t tag = (uint32_t)(h >> 32) | 1u;
+            _Atomic uint32_t *slot = &pol->seen[h & pol->seen_mask];
+            if (atomic_load_explicit(slot, memory_order_relaxed) != tag) {
+                atomic_store_explicit(slot, tag, memory_order_relaxed);
+                return FW_INTERN_NONE;
+            }
+        }
+        id = fw_intern_id(pol->intern, s);
+    }
+    if (pol->cache)
+        fw_intern_cache_put(pol->cache, cslot, s, id);
+    return id;
 }
 
 static int put_strref(store_out *o, const store_strpolicy *pol, fw_str s, bool always)
@@ -241,7 +275,7 @@ static int put_attrs(store_out *o, const store_strpolicy *pol, const fw_attr *it
 }
 
 int fw__store_encode_body(store_out *o, const store_strpolicy *pol, const fw_span *sp,
-                          const fw_span_class *cls, uint16_t *flags_out)
+                          const fw_span_class *cls, uint32_t name_id, uint16_t *flags_out)
 {
     unsigned flags = ((unsigned)sp->kind & STORE_F_KIND_MASK) |
                      (((unsigned)sp->status_code << STORE_F_STATUS_SHIFT) & STORE_F_STATUS_MASK);
@@ -253,8 +287,11 @@ int fw__store_encode_body(store_out *o, const store_strpolicy *pol, const fw_spa
         flags |= STORE_F_NEGDUR;
     }
     int rv = put_varint(o, dur);
-    if (!rv)
-        rv = put_strref(o, pol, sp->name, true);
+    if (!rv) {
+        /* A name id the caller already has saves the lookup. */
+        rv = name_id != FW_INTERN_NONE ? put_varint(o, (uint64_t)name_id << 1)
+                                       : put_strref(o, pol, sp->name, true);
+    }
     if (!rv && cls) {
         if (cls->is_fault)
             flags |= STORE_F_FAULT;
@@ -341,7 +378,7 @@ bool fw__store_rec_parse(const uint8_t *p, const uint8_t *limit, uint64_t base_n
 {
     const uint8_t *start = p;
     uint64_t size, v;
-    if (!fw__store_varint_get(&p, limit, &size) || size > (uint64_t)(limit - p))
+    if (!vget(&p, limit, &size) || size > (uint64_t)(limit - p))
         return false;
     const uint8_t *end = p + size;
     r->end = end;
@@ -350,18 +387,18 @@ bool fw__store_rec_parse(const uint8_t *p, const uint8_t *limit, uint64_t base_n
         return false;
     r->flags = (uint16_t)(p[0] | (p[1] << 8));
     p += 2;
-    if (!fw__store_varint_get(&p, end, &v) || v > UINT32_MAX)
+    if (!vget(&p, end, &v) || v > UINT32_MAX)
         return false;
     r->origin = (uint32_t)v;
-    if (!fw__store_varint_get(&p, end, &r->prev_delta))
+    if (!vget(&p, end, &r->prev_delta))
         return false;
-    if (!fw__store_varint_get(&p, end, &v))
+    if (!vget(&p, end, &v))
         return false;
     r->start_ns = base_ns + (uint64_t)unzigzag(v);
-    if (!fw__store_varint_get(&p, end, &v))
+    if (!vget(&p, end, &v))
         return false;
     r->end_ns = (r->flags & STORE_F_NEGDUR) ? r->start_ns - v : r->start_ns + v;
-    if (!fw__store_varint_get(&p, end, &r->name_ref))
+    if (!vget(&p, end, &r->name_ref))
         return false;
     r->name_ptr = NULL;
     if (r->name_ref & 1u) {
@@ -372,7 +409,7 @@ bool fw__store_rec_parse(const uint8_t *p, const uint8_t *limit, uint64_t base_n
     }
     r->http_status = -1;
     if (r->flags & STORE_F_HTTP) {
-        if (!fw__store_varint_get(&p, end, &v) || v > INT32_MAX)
+        if (!vget(&p, end, &v) || v > INT32_MAX)
             return false;
         r->http_status = (int32_t)v;
     }

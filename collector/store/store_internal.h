@@ -111,14 +111,16 @@ typedef struct store_strpolicy {
     _Atomic uint32_t *seen; /* admission filter: a value is interned on its second sighting */
     size_t seen_mask;
     uint64_t seed;
+    fw_intern_cache *cache; /* per call (a copy of the policy per batch); NULL = none */
 } store_strpolicy;
 
 /* Encodes the body of |sp| (everything after the start-time field) at the
  * end of |out|; |flags| receives the STORE_F_* bits the body implies (the
- * caller adds kind/status/classification). 0 or FW_ERR_NOMEM /
+ * caller adds kind/status/classification). |name_id|: the dictionary id of
+ * sp->name when the caller has it, else FW_INTERN_NONE. 0 or FW_ERR_NOMEM /
  * FW_ERR_TOO_LARGE. */
 int fw__store_encode_body(store_out *out, const store_strpolicy *pol, const fw_span *sp,
-                          const fw_span_class *cls, uint16_t *flags);
+                          const fw_span_class *cls, uint32_t name_id, uint16_t *flags);
 
 size_t fw__store_varint_put(uint8_t *p, uint64_t v); /* writes at most 10 bytes */
 size_t fw__store_varint_len(uint64_t v);

@@ -59,6 +59,15 @@ FW_WUR int fw_store_add_spans(fw_store *s, const fw_span *spans, size_t n);
  * flags feed the error and throttling indexes). |cls| may be NULL. */
 FW_WUR int fw_store_add_classified(fw_store *s, const fw_span *spans,
                                    const struct fw_span_class *cls, size_t n);
+/* Added: same, with the dictionary id of each span's name already looked
+ * up by the caller in this store's dictionary (fw_store_dictionary) with
+ * fw_intern_id; FW_INTERN_NONE = not known (the store looks it up).
+ * |name_ids| may be NULL. Saves the store a second lookup of every name. */
+FW_WUR int fw_store_add_named(fw_store *s, const fw_span *spans,
+                              const struct fw_span_class *cls, const uint32_t *name_ids,
+                              size_t n);
+/* Added: the dictionary the store encodes strings with (borrowed). */
+struct fw_intern *fw_store_dictionary(const fw_store *s);
 FW_WUR int fw_store_add_logs(fw_store *s, const fw_log_record *recs, size_t n);
 
 /* Visitors borrow the record for the duration of the call only, with a

@@ -1,7 +1,8 @@
 /* test_intern.c - the string dictionary: ids are stable and round-trip,
  * find never inserts, the byte cap refuses (and counts) once full, long
  * strings are never interned, and two threads inserting the same and
- * different strings agree on every id. */
+ * different strings agree on every id; the per-batch lookup cache agrees
+ * with the dictionary. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -164,6 +165,61 @@ static void *work(void *arg)
     return NULL;
 }
 
+/* The per-batch cache answers exactly what the dictionary answers: same
+ * ids, misses for strings it does not hold (however alike their heads and
+ * tails), nothing inserted by a cached find. */
+static void test_cache(void **state)
+{
+    (void)state;
+    fw_intern *t = NULL;
+    assert_int_equal(fw_intern_new(1u << 20, &t), 0);
+    fw_intern_cache *c = malloc(sizeof(*c));
+    assert_non_null(c);
+    fw_intern_cache_init(c);
+    /* Lengths 0..40 cover every hash and compare path; the long ones share
+     * their first and last 8 bytes and differ only in the middle. */
+    char buf[64][48];
+    uint32_t ids[64];
+    for (unsigned i = 0; i < 64; i++) {
+        size_t len = i % 41u;
+        memset(buf[i], 'k', len);
+        if (len > 16)
+            buf[i][len / 2] = (char)('A' + i % 26);
+        else if (len)
+            buf[i][len - 1] = (char)('A' + i % 26);
+        buf[i][len] = '\0';
+    }
+    for (unsigned i = 0; i < 64; i++)
+        ids[i] = fw_intern_cached_id(t, c, fw_str_from(buf[i]));
+    for (unsigned round = 0; round < 2; round++) {
+        for (unsigned i = 0; i < 64; i++) {
+            fw_str sv = fw_str_from(buf[i]);
+            assert_int_equal(ids[i], fw_intern_id(t, sv));
+            assert_int_equal(fw_intern_cached_id(t, c, sv), ids[i]);
+            assert_int_equal(fw_intern_cached_find(t, c, sv), ids[i]);
+            uint32_t id = 0;
+            (void)fw_intern_cache_slot(c, sv, &id);
+            assert_true(id == FW_INTERN_NONE || id == ids[i]);
+        }
+    }
+    /* Same head and tail, other middle: not found, and not inserted. */
+    char other[] = "kkkkkkkkkkkkkkkkkkkk#kkkkkkkkkkkkkkkkkkkk";
+    fw_intern_stats before, after;
+    fw_intern_get_stats(t, &before);
+    assert_int_equal(fw_intern_cached_find(t, c, fw_str_from(other)), FW_INTERN_NONE);
+    fw_intern_get_stats(t, &after);
+    assert_int_equal(after.strings, before.strings);
+    /* A string that is too long is never cached nor interned. */
+    char *big = malloc(FW_INTERN_MAX_LEN + 2u);
+    assert_non_null(big);
+    memset(big, 'z', FW_INTERN_MAX_LEN + 1u);
+    big[FW_INTERN_MAX_LEN + 1u] = '\0';
+    assert_int_equal(fw_intern_cached_id(t, c, fw_str_from(big)), FW_INTERN_NONE);
+    free(big);
+    free(c);
+    fw_intern_free(t);
+}
+
 static void test_concurrent(void **state)
 {
     (void)state;
@@ -194,6 +250,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_cap),
+        cmocka_unit_test(test_cache),
         cmocka_unit_test(test_concurrent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -852,6 +852,100 @@ static void test_expire(void **state)
     fw_store_free(s);
 }
 
+/* ---- expiry of a block in the middle of a trace's chain ---- */
+
+/* A span with a 3000-byte attribute (over the dictionary's length cap, so
+ * always stored inline): one per 4 KiB block. */
+static char blob_text[8][3000];
+
+static fw_span block_span(unsigned trace, unsigned span, const char *name, uint64_t start)
+{
+    static fw_attr attrs[8];
+    fw_span sp = plain_span(trace, span, name, start);
+    unsigned k = span % 8u;
+    memset(blob_text[k], 'a' + (int)k, sizeof(blob_text[k]));
+    attrs[k].key = FW_STR_LIT("blob");
+    attrs[k].value.type = FW_VALUE_STRING;
+    attrs[k].value.u.str = (fw_str){blob_text[k], sizeof(blob_text[k])};
+    sp.attrs.items = &attrs[k];
+    sp.attrs.n = 1;
+    return sp;
+}
+
+static void add_one(fw_store *s, fw_span sp)
+{
+    assert_int_equal(fw_store_add_spans(s, &sp, 1), 0);
+}
+
+static void assert_trace_names(fw_store *s, unsigned trace, const char *const *names, size_t n)
+{
+    uint8_t id[FW_TRACE_ID_LEN];
+    make_id(id, sizeof(id), trace);
+    collected c = {0};
+    assert_int_equal(fw_store_get_trace(s, id, collect_span, &c), n);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(c.names[i], names[i]); /* arrival order */
+}
+
+static void test_expire_middle_block(void **state)
+{
+    (void)state;
+    const uint64_t sec = 1000000000ull, now = 1700000000ull * sec, ret = 3600ull * sec;
+    /* One partition, 4 KiB blocks: each block_span fills a block. */
+    fw_store_config cfg = {.memory_limit = 256u * 1024u, .retention_ns = ret, .partitions = 1};
+    fw_store *s = NULL;
+    assert_int_equal(fw_store_new(&cfg, &s), 0);
+    /* Trace 7 over three blocks; the middle one holds old event times (and
+     * trace 8, old, all in it), so the window drops it first. */
+    add_one(s, block_span(7, 1, "a", now - 60 * sec));
+    add_one(s, block_span(7, 2, "b", now - ret - 100 * sec));
+    add_one(s, plain_span(8, 1, "only", now - ret - 100 * sec));
+    add_one(s, block_span(7, 3, "c", now - 30 * sec));
+    const char *const all[] = {"a", "b", "c"};
+    assert_trace_names(s, 7, all, 3);
+
+    fw_store_expire(s, now);
+    fw_store_stats st;
+    fw_store_get_stats(s, &st);
+    assert_int_equal(st.spans_held, 2);
+    const char *const left[] = {"a", "c"};
+    assert_trace_names(s, 7, left, 2);
+    assert_int_equal(trace_count(s, 8), 0);
+    /* New spans chain onto what is left. */
+    add_one(s, plain_span(7, 4, "d", now - 10 * sec));
+    const char *const more[] = {"a", "c", "d"};
+    assert_trace_names(s, 7, more, 3);
+    fw_store_expire(s, now + 2 * ret);
+    assert_int_equal(trace_count(s, 7), 0);
+    fw_store_get_stats(s, &st);
+    assert_int_equal(st.spans_held, 0);
+    fw_store_free(s);
+
+    /* Two middle blocks dropped one after the other, the older-arrived one
+     * second: what the first drop bridged must follow the second. */
+    assert_int_equal(fw_store_new(&cfg, &s), 0);
+    add_one(s, block_span(9, 1, "a", now - 60 * sec));
+    add_one(s, block_span(9, 2, "b", now - ret - 100 * sec));
+    add_one(s, block_span(9, 3, "c", now - ret - 200 * sec));
+    add_one(s, block_span(9, 4, "d", now - 30 * sec));
+    add_one(s, block_span(10, 1, "x", now - 20 * sec));
+    fw_store_expire(s, now - 150 * sec); /* drops c's block only */
+    const char *const abd[] = {"a", "b", "d"};
+    assert_trace_names(s, 9, abd, 3);
+    fw_store_expire(s, now); /* then b's */
+    const char *const ad[] = {"a", "d"};
+    assert_trace_names(s, 9, ad, 2);
+    add_one(s, plain_span(9, 5, "e", now));
+    const char *const ade[] = {"a", "d", "e"};
+    assert_trace_names(s, 9, ade, 3);
+    /* Memory eviction of the oldest block (a's) ends the chain cleanly. */
+    for (unsigned i = 0; i < 200 && trace_count(s, 9) == 3; i++)
+        add_one(s, block_span(100 + i, 1, "fill", now));
+    const char *const de[] = {"d", "e"};
+    assert_trace_names(s, 9, de, 2);
+    fw_store_free(s);
+}
+
 /* ---- search ---- */
 
 typedef struct search_seen {
@@ -1253,6 +1347,7 @@ int main(void)
         cmocka_unit_test(test_hostile_spans),
         cmocka_unit_test(test_trace_across_blocks),
         cmocka_unit_test(test_expire),
+        cmocka_unit_test(test_expire_middle_block),
         cmocka_unit_test(test_search),
         cmocka_unit_test(test_dictionary_full),
         cmocka_unit_test(test_partition_independence),
