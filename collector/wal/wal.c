@@ -1,8 +1,20 @@
 /* wal.c - the write-ahead log's files: segment creation and rotation, the
- * one mutex-serialised writer, the flusher thread (interval fsync and
- * retention deletion), replay with torn-tail repair at start. Knows
- * nothing of OTLP: payloads are opaque bytes. Never aborts on I/O errors:
- * they become FW_ERR_IO for the caller and a counted, logged event. */
+ * one mutex-serialised writer, group commit under "always", the flusher
+ * thread (interval fsync and retention deletion), replay with torn-tail
+ * repair at start. Knows nothing of OTLP: payloads are opaque bytes. Never
+ * aborts on I/O errors: they become FW_ERR_IO for the caller and a counted,
+ * logged event.
+ *
+ * Group commit ("always"): an appender writes its record under mu, queues
+ * a stack waiter carrying its log sequence number (lsn), and waits for a
+ * sync covering it. The first waiter that finds no sync running becomes
+ * the leader: it notes the last lsn written and the segment size, drops mu,
+ * runs one fdatasync, retakes mu and releases every waiter up to that lsn
+ * (or fails every queued waiter on an error, see group_commit_done). No
+ * dedicated thread: a lone appender syncs at once, as before, and under
+ * load the records written while one fsync runs ride on the next. While a
+ * sync runs the segment fd never changes: rotation waits for it, then
+ * fsyncs the old segment itself before releasing its waiters. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +41,16 @@
 /* Retention deletion runs at most this often (flusher thread). */
 #define WAL_EXPIRE_EVERY_NS 1000000000ull
 
+/* An appender waiting for its record to become durable ("always"); lives
+ * on the appender's stack, queued in lsn order under mu. */
+typedef struct wal_waiter {
+    struct wal_waiter *next;
+    uint64_t lsn;
+    int status; /* WAL_PENDING, 0 = durable, FW_ERR_IO = failed */
+} wal_waiter;
+
+#define WAL_PENDING 1
+
 typedef struct wal_segment {
     uint64_t seq;
     uint64_t newest_ns; /* arrival time of its newest record; 0 = none */
@@ -39,15 +61,25 @@ struct fw_wal {
     fw_wal_config cfg;
     char dir[WAL_PATH_MAX];
     pthread_mutex_t mu;
-    pthread_cond_t cond;
+    pthread_cond_t cond;    /* wakes the flusher */
+    pthread_cond_t sync_cv; /* a group commit finished ("always") */
     /* All below under mu. */
     int fd; /* current segment, -1 before replay */
     uint64_t seq, size, newest_ns;
     bool dirty, failing, stop, replayed, flusher_started;
+    /* Group commit: records get lsn 1, 2, ... in file order; the bytes of
+     * the current segment below synced_size are durable; while syncing
+     * the leader is in fdatasync on fd and fd must not change. */
+    bool syncing;
+    uint64_t written_lsn, synced_size;
+    wal_waiter *wait_head, *wait_tail;
+    size_t n_waiting;
+    fw__wal_sync_fn sync_hook; /* test hook replacing fdatasync; NULL in production */
+    void *sync_hook_ctx;
     wal_segment *closed; /* oldest first */
     size_t n_closed, cap_closed;
     uint64_t closed_bytes;
-    uint64_t records, replayed_records, corrupt, write_errors;
+    uint64_t records, replayed_records, corrupt, write_errors, syncs;
     uint64_t last_expire_ns;
     pthread_t flusher;
 };
@@ -63,6 +95,13 @@ static int seg_path(const fw_wal *w, uint64_t seq, const char *suffix, char *out
 {
     int n = snprintf(out, outsz, "%s/%016" PRIx64 "%s", w->dir, seq, suffix);
     return (n < 0 || (size_t)n >= outsz) ? FW_ERR_TOO_LARGE : 0;
+}
+
+/* fdatasync of a segment file, through the test hook when one is set.
+ * Callers count it in w->syncs under mu. */
+static int seg_sync(fw__wal_sync_fn hook, void *hook_ctx, int fd)
+{
+    return hook ? hook(hook_ctx, fd) : fdatasync(fd);
 }
 
 /* Makes directory entries (created, renamed, deleted files) durable. */
@@ -139,21 +178,106 @@ static int segment_create(fw_wal *w, uint64_t seq)
         return FW_ERR_IO;
     }
     if (w->cfg.fsync != FW_WAL_FSYNC_NEVER) {
-        (void)fdatasync(fd);
+        (void)seg_sync(w->sync_hook, w->sync_hook_ctx, fd);
+        w->syncs++;
         sync_dir(w);
     }
     w->fd = fd;
     w->seq = seq;
     w->size = FW_WAL_MAGIC_LEN;
+    w->synced_size = FW_WAL_MAGIC_LEN;
     w->newest_ns = 0;
     w->dirty = false;
     return 0;
 }
 
-/* Closes the current segment (fsynced unless "never") and starts the next. */
+static void waiters_log_failure(fw_wal *w, const char *what)
+{
+    if (!w->failing)
+        fw_log(FW_LOG_ERROR, "wal",
+               "%s segment %016" PRIx64 " failed: %s; refusing telemetry with "
+               "503/UNAVAILABLE until writes succeed",
+               what, w->seq, strerror(errno));
+    w->failing = true;
+}
+
+/* Ends a group commit ("always") that covered lsn <= |upto| and the first
+ * |durable_size| bytes of the current segment; |rv| is the fdatasync
+ * result (errno set on failure). On success those waiters are released
+ * with 0. On failure every queued waiter fails, not only the covered
+ * ones: all their records lie after synced_size in this segment, which is
+ * cut back there so no refused record (the client retries it) is replayed
+ * later; the later ones are in a file whose writeback just failed anyway.
+ * Each failed appender counts as a write error. Under mu. */
+static void group_commit_done(fw_wal *w, uint64_t upto, uint64_t durable_size, int rv)
+{
+    if (rv == 0) {
+        if (durable_size > w->synced_size) w->synced_size = durable_size;
+        while (w->wait_head && w->wait_head->lsn <= upto) {
+            wal_waiter *x = w->wait_head;
+            w->wait_head = x->next;
+            x->status = 0;
+            w->n_waiting--;
+        }
+    } else {
+        int e = errno;
+        for (wal_waiter *x = w->wait_head; x; x = x->next) {
+            x->status = FW_ERR_IO;
+            w->write_errors++;
+        }
+        w->wait_head = NULL;
+        w->n_waiting = 0;
+        if (w->fd >= 0 && w->size > w->synced_size) {
+            /* If the cut fails the refused records stay and may be
+             * replayed besides their retries: at least once, never lost. */
+            if (ftruncate(w->fd, (off_t)w->synced_size) == 0) w->size = w->synced_size;
+        }
+        errno = e;
+        waiters_log_failure(w, "fsync of");
+    }
+    if (!w->wait_head) w->wait_tail = NULL;
+    pthread_cond_broadcast(&w->sync_cv);
+}
+
+/* Waits ("always") until |me|'s record is durable, leading a group commit
+ * when no sync is running. Returns 0 or FW_ERR_IO. Under mu (dropped while
+ * waiting and during the leader's fdatasync). */
+static int group_commit_wait(fw_wal *w, wal_waiter *me)
+{
+    while (me->status == WAL_PENDING) {
+        if (w->syncing) {
+            pthread_cond_wait(&w->sync_cv, &w->mu);
+            continue;
+        }
+        /* Leader: one fsync for everything written so far. */
+        w->syncing = true;
+        uint64_t upto = w->written_lsn, durable_size = w->size;
+        int fd = w->fd;
+        fw__wal_sync_fn hook = w->sync_hook;
+        void *hook_ctx = w->sync_hook_ctx;
+        pthread_mutex_unlock(&w->mu);
+        int rv = seg_sync(hook, hook_ctx, fd);
+        int e = errno;
+        pthread_mutex_lock(&w->mu);
+        w->syncing = false;
+        w->syncs++;
+        errno = e;
+        group_commit_done(w, upto, durable_size, rv);
+    }
+    return me->status;
+}
+
+/* Closes the current segment (fsynced unless "never") and starts the next.
+ * Under "always" no sync may be running (the caller waited), and the
+ * old segment's fsync is the group commit of every queued waiter. */
 static int segment_rotate(fw_wal *w)
 {
-    if (w->cfg.fsync != FW_WAL_FSYNC_NEVER && fdatasync(w->fd) != 0) return FW_ERR_IO;
+    if (w->cfg.fsync != FW_WAL_FSYNC_NEVER) {
+        int rv = seg_sync(w->sync_hook, w->sync_hook_ctx, w->fd);
+        w->syncs++;
+        if (w->cfg.fsync == FW_WAL_FSYNC_ALWAYS) group_commit_done(w, w->written_lsn, w->size, rv);
+        if (rv != 0) return FW_ERR_IO;
+    }
     int rv = closed_push(w, w->seq, w->newest_ns, w->size);
     if (rv) return rv;
     close(w->fd);
@@ -222,7 +346,9 @@ static void *flusher_main(void *arg)
         if (w->stop) break;
         if (w->cfg.fsync == FW_WAL_FSYNC_INTERVAL && w->dirty && w->fd >= 0) {
             w->dirty = false;
-            if (fdatasync(w->fd) != 0) {
+            int rv = seg_sync(w->sync_hook, w->sync_hook_ctx, w->fd);
+            w->syncs++;
+            if (rv != 0) {
                 w->dirty = true;
                 w->write_errors++;
                 if (!w->failing)
@@ -268,9 +394,12 @@ int fw_wal_open(const fw_wal_config *cfg, fw_wal **out, char *err, size_t errlen
     w->fd = -1;
     if (pthread_mutex_init(&w->mu, NULL) != 0) goto fail_free;
     if (pthread_cond_init(&w->cond, NULL) != 0) goto fail_mutex;
+    if (pthread_cond_init(&w->sync_cv, NULL) != 0) goto fail_cond;
     *out = w;
     return 0;
 
+fail_cond:
+    pthread_cond_destroy(&w->cond);
 fail_mutex:
     pthread_mutex_destroy(&w->mu);
 fail_free:
@@ -464,12 +593,18 @@ int fw_wal_append(fw_wal *w, fw_wal_type type, uint8_t protocol, uint64_t arriva
         rv = FW_ERR_INVALID;
         goto out;
     }
-    if (w->fd < 0) {
-        /* A failed rotation left no segment: try again. */
-        rv = segment_create(w, w->seq + 1);
-        if (rv) goto fail_io;
-    } else if (w->size >= w->cfg.segment_bytes && w->size > FW_WAL_MAGIC_LEN) {
-        rv = segment_rotate(w);
+    /* The segment fd changes only while no group commit runs on it. */
+    while (w->fd < 0 || (w->size >= w->cfg.segment_bytes && w->size > FW_WAL_MAGIC_LEN)) {
+        if (w->syncing) {
+            pthread_cond_wait(&w->sync_cv, &w->mu);
+            continue;
+        }
+        if (w->fd < 0) {
+            /* A failed rotation left no segment: try again. */
+            rv = segment_create(w, w->seq + 1);
+        } else {
+            rv = segment_rotate(w);
+        }
         if (rv) goto fail_io;
     }
     rv = write_all(w->fd, iov, 2, w->size);
@@ -480,16 +615,22 @@ int fw_wal_append(fw_wal *w, fw_wal_type type, uint8_t protocol, uint64_t arriva
         errno = e;
         goto fail_io;
     }
-    if (w->cfg.fsync == FW_WAL_FSYNC_ALWAYS && fdatasync(w->fd) != 0) {
-        int e = errno;
-        (void)!ftruncate(w->fd, (off_t)w->size);
-        errno = e;
-        rv = FW_ERR_IO;
-        goto fail_io;
-    }
     w->size += FW_WAL_HDR_LEN + len;
     if (arrival_ns > w->newest_ns) w->newest_ns = arrival_ns;
     w->dirty = true;
+    w->written_lsn++;
+    if (w->cfg.fsync == FW_WAL_FSYNC_ALWAYS) {
+        /* Acknowledged only once durable: join the next group commit. */
+        wal_waiter me = {.next = NULL, .lsn = w->written_lsn, .status = WAL_PENDING};
+        if (w->wait_tail)
+            w->wait_tail->next = &me;
+        else
+            w->wait_head = &me;
+        w->wait_tail = &me;
+        w->n_waiting++;
+        rv = group_commit_wait(w, &me);
+        if (rv) goto out; /* counted and logged by group_commit_done */
+    }
     w->records++;
     if (w->failing) {
         w->failing = false;
@@ -523,7 +664,24 @@ void fw_wal_stats_get(fw_wal *w, fw_wal_stats *out)
     out->replayed_records = w->replayed_records;
     out->corrupt = w->corrupt;
     out->write_errors = w->write_errors;
+    out->syncs = w->syncs;
     pthread_mutex_unlock(&w->mu);
+}
+
+void fw__wal_test_set_sync(fw_wal *w, fw__wal_sync_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&w->mu);
+    w->sync_hook = fn;
+    w->sync_hook_ctx = ctx;
+    pthread_mutex_unlock(&w->mu);
+}
+
+size_t fw__wal_test_waiting(fw_wal *w)
+{
+    pthread_mutex_lock(&w->mu);
+    size_t n = w->n_waiting;
+    pthread_mutex_unlock(&w->mu);
+    return n;
 }
 
 void fw_wal_close(fw_wal *w)
@@ -535,11 +693,15 @@ void fw_wal_close(fw_wal *w)
     pthread_mutex_unlock(&w->mu);
     if (w->flusher_started) pthread_join(w->flusher, NULL);
     if (w->fd >= 0) {
-        if (w->cfg.fsync != FW_WAL_FSYNC_NEVER) (void)fdatasync(w->fd);
+        if (w->cfg.fsync != FW_WAL_FSYNC_NEVER) {
+            (void)seg_sync(w->sync_hook, w->sync_hook_ctx, w->fd);
+            w->syncs++;
+        }
         close(w->fd);
         w->fd = -1;
     }
     free(w->closed);
+    pthread_cond_destroy(&w->sync_cv);
     pthread_cond_destroy(&w->cond);
     pthread_mutex_destroy(&w->mu);
     free(w);

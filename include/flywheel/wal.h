@@ -10,7 +10,9 @@
  *   u64 le arrival time (ns since the epoch) | payload.
  *
  * fsync policy (storage.wal_fsync): "always" fsyncs before an append
- * returns (safe against SIGKILL and power loss; one fdatasync per request);
+ * returns (safe against SIGKILL and power loss) with group commit:
+ * concurrent appenders share fdatasyncs (each one covers every record
+ * written before it started; a lone appender still pays one per request);
  * "interval" (default) returns once the record is in the page cache (safe
  * against SIGKILL and crashes of the process) and a flusher fsyncs every
  * storage.wal_fsync_interval_ms (power loss can lose that window); "never"
@@ -67,6 +69,9 @@ typedef struct fw_wal_stats {
     uint64_t replayed_records; /* records read back at start */
     uint64_t corrupt;          /* torn/corrupt tails and unreadable segments found */
     uint64_t write_errors;     /* appends refused by a failed write or fsync */
+    uint64_t syncs;            /* fdatasyncs of segment files since open (group
+                                * commits, rotations, interval flushes, new
+                                * segments) */
 } fw_wal_stats;
 
 /* Sans-I/O reader of one segment image |buf,len| (magic included): calls
@@ -86,9 +91,12 @@ FW_WUR int fw_wal_open(const fw_wal_config *cfg, fw_wal **out, char *err, size_t
  * appends and starts the flusher. Call once, before any append. */
 FW_WUR int fw_wal_replay(fw_wal *w, uint64_t now_ns, fw_wal_record_fn fn, void *ctx);
 /* Appends one record; thread-safe. Returns once the record is written
- * (and fsynced under "always"). FW_ERR_IO when the write or fsync failed
- * (disk full...): the caller answers 503/UNAVAILABLE. Logged once per
- * failure spell; the next successful append logs the recovery. */
+ * (and, under "always", durable: an fsync that started after the write
+ * completed, possibly run by another appender). FW_ERR_IO when the write
+ * or fsync failed (disk full...): the caller answers 503/UNAVAILABLE; a
+ * failed group fsync fails every appender still waiting, each counted in
+ * write_errors. Logged once per failure spell; the next successful append
+ * logs the recovery. */
 FW_WUR int fw_wal_append(fw_wal *w, fw_wal_type type, uint8_t protocol, uint64_t arrival_ns,
                          const uint8_t *payload, size_t len);
 /* Deletes closed segments older than the retention at |now_ns|, then the

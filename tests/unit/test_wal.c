@@ -1,12 +1,17 @@
 /* test_wal.c - the write-ahead log: append/replay round trip, rotation,
  * torn tails at every byte offset, bad checksums, garbage files, retention
- * deletion, concurrent writers and a failing write that recovers. */
+ * deletion, concurrent writers, a failing write that recovers, and the
+ * group commit of "always" (shared fsyncs, rotation under load, a failed
+ * fsync failing the appenders it covered). */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +25,7 @@
 #include <cmocka.h>
 
 #include "flywheel/wal.h"
+#include "../../collector/wal/wal_internal.h"
 
 #define SEC 1000000000ull
 
@@ -503,6 +509,352 @@ static void test_write_error_recovers(void **state)
     free(s);
 }
 
+static fw_wal *open_always(const char *dir, uint64_t seg, seen *s)
+{
+    fw_wal_config cfg = {
+        .dir = dir, .segment_bytes = seg, .fsync = FW_WAL_FSYNC_ALWAYS, .retention_ns = 3600 * SEC};
+    fw_wal *w = NULL;
+    char err[256];
+    assert_int_equal(fw_wal_open(&cfg, &w, err, sizeof err), 0);
+    memset(s, 0, sizeof *s);
+    assert_int_equal(fw_wal_replay(w, now_ns(), collect, s), 0);
+    return w;
+}
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)ms * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* A slow disk: each fsync takes 2 ms more, then really syncs. */
+static int slow_sync(void *ctx, int fd)
+{
+    (void)ctx;
+    sleep_ms(2);
+    return fdatasync(fd);
+}
+
+#define GC_THREADS    8
+#define GC_PER_THREAD 100
+
+static void *gc_writer(void *p)
+{
+    writer_arg *a = p;
+    char buf[32];
+    for (int i = 0; i < GC_PER_THREAD; i++) {
+        snprintf(buf, sizeof buf, "%c%05d", a->tag, i);
+        if (fw_wal_append(a->w, FW_WAL_TRACES, 1, now_ns(), (const uint8_t *)buf, strlen(buf)) != 0)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+/* Under "always", concurrent appenders all succeed, share fsyncs (far
+ * fewer than appends), survive rotations taken under load, and every
+ * record reads back in each thread's order. */
+static void test_always_group_commit(void **state)
+{
+    (void)state;
+    char dir[64];
+    seen *s = calloc(1, sizeof *s);
+    tmpdir(dir, sizeof dir);
+    /* 26-byte records: a rotation every ~80 appends. */
+    fw_wal *w = open_always(dir, 2048, s);
+    fw__wal_test_set_sync(w, slow_sync, NULL);
+    fw_wal_stats st0, st;
+    fw_wal_stats_get(w, &st0);
+    pthread_t t[GC_THREADS];
+    writer_arg a[GC_THREADS];
+    for (int i = 0; i < GC_THREADS; i++) {
+        a[i] = (writer_arg){w, (char)('a' + i)};
+        assert_int_equal(pthread_create(&t[i], NULL, gc_writer, &a[i]), 0);
+    }
+    for (int i = 0; i < GC_THREADS; i++) {
+        void *rv;
+        pthread_join(t[i], &rv);
+        assert_null(rv);
+    }
+    fw_wal_stats_get(w, &st);
+    const uint64_t appends = GC_THREADS * GC_PER_THREAD;
+    uint64_t syncs = st.syncs - st0.syncs;
+    print_message("always: %" PRIu64 " appends, %" PRIu64 " fsyncs, %" PRIu64 " segments\n",
+                  appends, syncs, st.segments);
+    assert_int_equal(st.records, appends);
+    assert_int_equal(st.write_errors, 0);
+    assert_true(st.segments > 5);
+    assert_true(syncs > 0);
+    assert_true(syncs * 2 < appends);
+    assert_int_equal(fw__wal_test_waiting(w), 0);
+    fw_wal_close(w);
+
+    w = reopen(dir, 2048, s);
+    assert_int_equal(s->n, appends);
+    int next[GC_THREADS] = {0};
+    for (size_t i = 0; i < s->n; i++) {
+        char buf[32];
+        int k = s->rec[i].payload[0] - 'a';
+        assert_true(k >= 0 && k < GC_THREADS);
+        snprintf(buf, sizeof buf, "%c%05d", 'a' + k, next[k]++);
+        assert_int_equal(s->rec[i].len, 6);
+        assert_memory_equal(s->rec[i].payload, buf, 6);
+    }
+    for (int k = 0; k < GC_THREADS; k++) assert_int_equal(next[k], GC_PER_THREAD);
+    fw_wal_close(w);
+    rm_rf(dir);
+    free(s);
+}
+
+/* A one-thread append under "always" still fsyncs before it returns. */
+static void test_always_single_append_syncs(void **state)
+{
+    (void)state;
+    char dir[64];
+    seen *s = calloc(1, sizeof *s);
+    tmpdir(dir, sizeof dir);
+    fw_wal *w = open_always(dir, 1 << 20, s);
+    fw_wal_stats st0, st;
+    fw_wal_stats_get(w, &st0);
+    for (int i = 0; i < 3; i++) {
+        append_str(w, FW_WAL_LOGS, "alone", now_ns());
+        fw_wal_stats_get(w, &st);
+        assert_int_equal(st.syncs - st0.syncs, (uint64_t)i + 1);
+    }
+    fw_wal_close(w);
+    rm_rf(dir);
+    free(s);
+}
+
+/* A scripted disk: fsync number |gate_call| blocks until released; calls
+ * listed in |fail_mask| (bit n = call n, from 1) fail with EIO. */
+typedef struct gate_sync {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    unsigned calls, gate_call, fail_mask;
+    bool entered, released;
+} gate_sync;
+
+static int gated_sync(void *ctx, int fd)
+{
+    gate_sync *g = ctx;
+    pthread_mutex_lock(&g->mu);
+    unsigned call = ++g->calls;
+    if (call == g->gate_call) {
+        g->entered = true;
+        pthread_cond_broadcast(&g->cv);
+        while (!g->released) pthread_cond_wait(&g->cv, &g->mu);
+    }
+    bool fail = call < 32 && (g->fail_mask & (1u << call));
+    pthread_mutex_unlock(&g->mu);
+    if (fail) {
+        errno = EIO;
+        return -1;
+    }
+    return fdatasync(fd);
+}
+
+typedef struct one_append {
+    fw_wal *w;
+    const char *payload;
+    int rv;
+} one_append;
+
+static void *one_append_main(void *p)
+{
+    one_append *o = p;
+    o->rv = fw_wal_append(o->w, FW_WAL_TRACES, 1, now_ns(), (const uint8_t *)o->payload,
+                          strlen(o->payload));
+    return NULL;
+}
+
+static void wait_waiting(fw_wal *w, size_t n)
+{
+    for (int i = 0; i < 10000 && fw__wal_test_waiting(w) != n; i++) sleep_ms(1);
+    assert_int_equal(fw__wal_test_waiting(w), n);
+}
+
+/* Appender A leads fsync 1, held on the gate; B, C and D write meanwhile
+ * and queue. Fsync 1 ends with |first_fails|; fsync 2 (one for B, C and
+ * D, led by one of them) fails. Returns the four results in |rv|. */
+static void run_gated(fw_wal *w, bool first_fails, int rv[4])
+{
+    static const char *const names[4] = {"rec-A", "rec-B", "rec-C", "rec-D"};
+    gate_sync g = {.gate_call = 1, .fail_mask = (first_fails ? 1u << 1 : 0u) | (1u << 2)};
+    pthread_mutex_init(&g.mu, NULL);
+    pthread_cond_init(&g.cv, NULL);
+    fw__wal_test_set_sync(w, gated_sync, &g);
+    one_append o[4];
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) o[i] = (one_append){w, names[i], 1};
+    assert_int_equal(pthread_create(&t[0], NULL, one_append_main, &o[0]), 0);
+    pthread_mutex_lock(&g.mu);
+    while (!g.entered) pthread_cond_wait(&g.cv, &g.mu);
+    pthread_mutex_unlock(&g.mu);
+    for (int i = 1; i < 4; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, one_append_main, &o[i]), 0);
+    wait_waiting(w, 4); /* A in its fsync, B C D queued behind it */
+    pthread_mutex_lock(&g.mu);
+    g.released = true;
+    pthread_cond_broadcast(&g.cv);
+    pthread_mutex_unlock(&g.mu);
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        rv[i] = o[i].rv;
+    }
+    assert_int_equal(fw__wal_test_waiting(w), 0);
+    /* One fsync for A, one for B+C+D, unless the first failure took all. */
+    assert_int_equal(g.calls, first_fails ? 1u : 2u);
+    fw__wal_test_set_sync(w, NULL, NULL);
+    pthread_cond_destroy(&g.cv);
+    pthread_mutex_destroy(&g.mu);
+}
+
+/* A failed group fsync fails every appender it covered (and none it did
+ * not), counts each as a write error, removes their records, and later
+ * appends succeed again. */
+static void test_always_fsync_failure_fails_group(void **state)
+{
+    (void)state;
+    char dir[64];
+    seen *s = calloc(1, sizeof *s);
+    int rv[4];
+    fw_wal_stats st0, st;
+    tmpdir(dir, sizeof dir);
+    fw_wal *w = open_always(dir, 1 << 20, s);
+    append_str(w, FW_WAL_TRACES, "before", now_ns());
+    fw_wal_stats_get(w, &st0);
+
+    run_gated(w, false, rv);
+    assert_int_equal(rv[0], 0);         /* fsync 1 covered only A: durable */
+    assert_int_equal(rv[1], FW_ERR_IO); /* fsync 2 covered B, C and D */
+    assert_int_equal(rv[2], FW_ERR_IO);
+    assert_int_equal(rv[3], FW_ERR_IO);
+    fw_wal_stats_get(w, &st);
+    assert_int_equal(st.write_errors, 3);
+    assert_int_equal(st.syncs - st0.syncs, 2);
+    assert_int_equal(st.records, 2);
+    assert_int_equal(st.bytes, FW_WAL_MAGIC_LEN + 2 * FW_WAL_HDR_LEN + 6 + 5);
+
+    append_str(w, FW_WAL_TRACES, "after", now_ns());
+    fw_wal_stats_get(w, &st);
+    assert_int_equal(st.write_errors, 3);
+    assert_int_equal(st.records, 3);
+    fw_wal_close(w);
+
+    w = reopen(dir, 1 << 20, s);
+    assert_int_equal(s->n, 3);
+    assert_memory_equal(s->rec[0].payload, "before", 6);
+    assert_int_equal(s->rec[1].len, 5);
+    assert_memory_equal(s->rec[1].payload, "rec-A", 5);
+    assert_memory_equal(s->rec[2].payload, "after", 5);
+    fw_wal_stats_get(w, &st);
+    assert_int_equal(st.corrupt, 0);
+    fw_wal_close(w);
+    rm_rf(dir);
+    free(s);
+}
+
+/* Records written while a failing fsync runs are cut with the covered
+ * one, so they fail too: no refused record is ever replayed. */
+static void test_always_fsync_failure_fails_queued(void **state)
+{
+    (void)state;
+    char dir[64];
+    seen *s = calloc(1, sizeof *s);
+    int rv[4];
+    fw_wal_stats st;
+    tmpdir(dir, sizeof dir);
+    fw_wal *w = open_always(dir, 1 << 20, s);
+    append_str(w, FW_WAL_LOGS, "kept", now_ns());
+    run_gated(w, true, rv);
+    for (int i = 0; i < 4; i++) assert_int_equal(rv[i], FW_ERR_IO);
+    fw_wal_stats_get(w, &st);
+    assert_int_equal(st.write_errors, 4);
+    assert_int_equal(st.bytes, FW_WAL_MAGIC_LEN + FW_WAL_HDR_LEN + 4);
+    append_str(w, FW_WAL_LOGS, "again", now_ns());
+    fw_wal_close(w);
+    w = reopen(dir, 1 << 20, s);
+    assert_int_equal(s->n, 2);
+    assert_memory_equal(s->rec[0].payload, "kept", 4);
+    assert_memory_equal(s->rec[1].payload, "again", 5);
+    fw_wal_close(w);
+    rm_rf(dir);
+    free(s);
+}
+
+/* The old segment's fsync at a rotation can fail too: the rotating append
+ * is refused, nothing acknowledged is lost, and the next append rotates
+ * and succeeds. (Rotations with queued waiters run in
+ * test_always_group_commit.) */
+static void test_always_rotation_fsync_failure(void **state)
+{
+    (void)state;
+    char dir[64];
+    seen *s = calloc(1, sizeof *s);
+    fw_wal_stats st;
+    tmpdir(dir, sizeof dir);
+    fw_wal *w = open_always(dir, 64, s);
+    /* 8 + 2 x 29 = 66 >= 64 bytes: the next append rotates. */
+    append_str(w, FW_WAL_TRACES, "seg1-rec1", now_ns());
+    append_str(w, FW_WAL_TRACES, "seg1-rec2", now_ns());
+    gate_sync g = {.gate_call = 0, .fail_mask = 1u << 1};
+    pthread_mutex_init(&g.mu, NULL);
+    pthread_cond_init(&g.cv, NULL);
+    fw__wal_test_set_sync(w, gated_sync, &g);
+    assert_int_equal(fw_wal_append(w, FW_WAL_TRACES, 1, now_ns(), (const uint8_t *)"x", 1),
+                     FW_ERR_IO);
+    fw_wal_stats_get(w, &st);
+    assert_int_equal(st.write_errors, 1);
+    assert_int_equal(st.segments, 1);
+    append_str(w, FW_WAL_TRACES, "seg2-rec1", now_ns());
+    fw_wal_stats_get(w, &st);
+    assert_int_equal(st.segments, 2);
+    assert_int_equal(st.records, 3);
+    fw__wal_test_set_sync(w, NULL, NULL);
+    fw_wal_close(w);
+    pthread_cond_destroy(&g.cv);
+    pthread_mutex_destroy(&g.mu);
+    w = reopen(dir, 64, s);
+    assert_int_equal(s->n, 3);
+    assert_memory_equal(s->rec[2].payload, "seg2-rec1", 9);
+    fw_wal_close(w);
+    rm_rf(dir);
+    free(s);
+}
+
+/* The RLIMIT_FSIZE write failure of test_write_error_recovers, under
+ * "always": only the failing appender is refused. */
+static void test_always_write_error_recovers(void **state)
+{
+    (void)state;
+    char dir[64];
+    seen *s = calloc(1, sizeof *s);
+    static uint8_t big[8192];
+    struct rlimit old, lim;
+    tmpdir(dir, sizeof dir);
+    fw_wal *w = open_always(dir, 1 << 20, s);
+    append_str(w, FW_WAL_TRACES, "before", now_ns());
+    signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = 4096;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    int rv = fw_wal_append(w, FW_WAL_TRACES, 1, now_ns(), big, sizeof big);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    assert_int_equal(rv, FW_ERR_IO);
+    fw_wal_stats st;
+    fw_wal_stats_get(w, &st);
+    assert_int_equal(st.write_errors, 1);
+    append_str(w, FW_WAL_TRACES, "after", now_ns());
+    fw_wal_close(w);
+    w = reopen(dir, 1 << 20, s);
+    assert_int_equal(s->n, 2);
+    assert_memory_equal(s->rec[1].payload, "after", 5);
+    fw_wal_close(w);
+    rm_rf(dir);
+    free(s);
+}
+
 static void test_scan_rejects(void **state)
 {
     (void)state;
@@ -538,6 +890,12 @@ int main(void)
         cmocka_unit_test(test_concurrent),
         cmocka_unit_test(test_write_error_recovers),
         cmocka_unit_test(test_scan_rejects),
+        cmocka_unit_test(test_always_group_commit),
+        cmocka_unit_test(test_always_single_append_syncs),
+        cmocka_unit_test(test_always_fsync_failure_fails_group),
+        cmocka_unit_test(test_always_fsync_failure_fails_queued),
+        cmocka_unit_test(test_always_rotation_fsync_failure),
+        cmocka_unit_test(test_always_write_error_recovers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
