@@ -19,6 +19,7 @@
 #include "flywheel/limits.h"
 #include "flywheel/model.h"
 #include "flywheel/patterns.h"
+#include "flywheel/membudget.h"
 #include "flywheel/wal.h"
 
 /* Largest body the API builds; lists past it are cut ("truncated": true). */
@@ -575,9 +576,36 @@ static int render_wal_metrics(fw_api *a, fw_buf *b)
         {"flywheel_wal_corrupt_total", "counter",
          "Torn or corrupt write-ahead log tails and segments found (and repaired) at start.",
          st.corrupt},
+        {"flywheel_wal_syncs_total", "counter",
+         "Write-ahead log fsyncs (group commits, rotations, interval flushes).", st.syncs},
         {"flywheel_wal_write_errors_total", "counter",
          "Write-ahead log writes or fsyncs that failed (telemetry refused with 503).",
          st.write_errors},
+    };
+    return fw__api_metric_rows(b, rows, sizeof rows / sizeof rows[0]);
+}
+
+void fw_api_set_inflight(fw_api *a, const struct fw_membudget *budget)
+{
+    atomic_store_explicit(&a->inflight, budget, memory_order_release);
+}
+
+static int render_inflight_metrics(fw_api *a, fw_buf *b)
+{
+    const fw_membudget *m = atomic_load_explicit(&a->inflight, memory_order_acquire);
+    if (!m) return 0;
+    const fw__api_metric_row rows[] = {
+        {"flywheel_inflight_bytes", "gauge",
+         "Memory held by OTLP requests in flight (buffered bodies, inflated copies, decode "
+         "arenas).",
+         fw_membudget_used(m)},
+        {"flywheel_inflight_peak_bytes", "gauge", "Most memory requests in flight ever held at once.",
+         fw_membudget_peak(m)},
+        {"flywheel_inflight_limit_bytes", "gauge",
+         "Budget of requests in flight (storage.inflight_memory); 0 = unlimited.", m->limit},
+        {"flywheel_inflight_refused_total", "counter",
+         "Reservations refused by the in-flight budget (answered 503 / UNAVAILABLE).",
+         fw_membudget_refused(m)},
     };
     return fw__api_metric_rows(b, rows, sizeof rows / sizeof rows[0]);
 }
@@ -646,6 +674,8 @@ static void route_metrics(fw_api *a, const fw_http_request *req, fw_str tail,
         rv = render_auth_metrics(a, b);
     if (!rv)
         rv = render_wal_metrics(a, b);
+    if (!rv)
+        rv = render_inflight_metrics(a, b);
     if (rv) {
         fw__api_respond_error(resp, 500, "metrics do not fit the response limit");
         return;

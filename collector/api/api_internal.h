@@ -45,6 +45,9 @@ struct fw_api {
     _Atomic(struct fw_slos *) slos;
     /* Borrowed write-ahead log (fw_api_set_wal); NULL: no flywheel_wal_*. */
     _Atomic(struct fw_wal *) wal;
+    /* Borrowed in-flight memory budget (fw_api_set_inflight); NULL: no
+     * flywheel_inflight_*. */
+    _Atomic(const struct fw_membudget *) inflight;
     /* Bearer tokens (owned copies; NULL = open) and the requests refused
      * for a missing or wrong one, [0] read, [1] write (api.c). */
     char *read_token;

@@ -54,11 +54,11 @@ void fw_buf_reset(fw_buf *b)
     b->len = 0;
 }
 
-int fw_buf_reserve(fw_buf *b, size_t extra)
+size_t fw_buf_grown_cap(const fw_buf *b, size_t extra)
 {
-    if (extra > b->max || b->len > b->max - extra) return FW_ERR_TOO_LARGE;
+    if (extra > b->max || b->len > b->max - extra) return b->cap;
     size_t need = b->len + extra;
-    if (need <= b->cap) return 0;
+    if (need <= b->cap) return b->cap;
     size_t ncap = b->cap ? b->cap : 256;
     while (ncap < need) {
         if (ncap > b->max / 2) {
@@ -67,7 +67,14 @@ int fw_buf_reserve(fw_buf *b, size_t extra)
         }
         ncap *= 2;
     }
-    if (ncap < need) ncap = need;
+    return ncap < need ? need : ncap;
+}
+
+int fw_buf_reserve(fw_buf *b, size_t extra)
+{
+    if (extra > b->max || b->len > b->max - extra) return FW_ERR_TOO_LARGE;
+    size_t ncap = fw_buf_grown_cap(b, extra);
+    if (ncap <= b->cap) return 0;
     uint8_t *n = realloc(b->data, ncap);
     if (!n) return FW_ERR_NOMEM;
     b->data = n;

@@ -6,6 +6,7 @@
  * never parses telemetry itself. */
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@
 #include "flywheel/patterns.h"
 #include "flywheel/pipeline.h"
 #include "flywheel/red.h"
+#include "flywheel/membudget.h"
 #include "flywheel/semconv.h"
 #include "flywheel/server.h"
 #include "flywheel/slo.h"
@@ -37,9 +39,12 @@
 /* Store partitions (power of two): spreads writers of different traces
  * over independent locks. */
 #define SERVE_STORE_PARTITIONS 16u
-/* Shares of storage.memory_limit (percent): the span/log store takes the
- * rest. RED keeps 10 s buckets per series; the dictionary holds service,
+/* Shares of storage.memory_limit: requests in flight take
+ * storage.inflight_memory (default a fifth); of the rest, RED and the
+ * dictionary take these percentages and the span/log store the remainder.
+ * RED keeps 10 s buckets per series; the dictionary holds service,
  * operation and attribute strings. */
+#define SERVE_INFLIGHT_DEFAULT_DIV 5u
 #define SERVE_RED_MEMORY_PCT 15u
 #define SERVE_INTERN_MEMORY_PCT 5u
 /* RED series cap (spanmetrics-style label cardinality bound). */
@@ -55,6 +60,22 @@
 #define SERVE_RETRY_AFTER_S 5u
 /* Upper bound on worker threads when server.workers = 0. */
 #define SERVE_MAX_AUTO_WORKERS 64L
+
+/* Request bodies, inflated copies and decode arenas are large, short-lived
+ * allocations. glibc raises its mmap threshold each time such a block is
+ * freed, after which they come from the heap and their pages stay with
+ * the process: RSS would drift far above the in-flight budget. A fixed
+ * threshold keeps them mmap'ed (returned on free); smaller blocks keep
+ * the heap. */
+#define SERVE_MMAP_THRESHOLD (256 * 1024)
+
+static void tune_allocator(void)
+{
+#ifdef __GLIBC__
+    if (mallopt(M_MMAP_THRESHOLD, SERVE_MMAP_THRESHOLD) != 1)
+        fw_log(FW_LOG_WARN, "serve", "mallopt(M_MMAP_THRESHOLD) failed; RSS may exceed the budget");
+#endif
+}
 
 /* mkdir -p |path| with mode 0750. Returns 0 or -1 with errno set. */
 static int mkdir_p(const char *path)
@@ -313,11 +334,13 @@ int fw_cli_serve_run(const fw_config *cfg)
     fw_api *api = NULL;
     fw_server *server = NULL;
     fw_wal *wal = NULL;
+    fw_membudget budget; /* requests in flight (storage.inflight_memory) */
     sigset_t stop_signals;
     unsigned workers = resolve_workers(cfg->workers);
     uint64_t retention_ns = cfg->retention_s * UINT64_C(1000000000);
 
     fw_log_setup(cfg->log_level, cfg->log_format);
+    tune_allocator();
 
     if (mkdir_p(cfg->data_dir) != 0) {
         fprintf(stderr, "flywheel serve: storage.data_dir %s: %s\n", cfg->data_dir,
@@ -332,7 +355,11 @@ int fw_cli_serve_run(const fw_config *cfg)
     }
     fw_stats_init(stats);
 
-    size_t memory = (size_t)cfg->memory_limit_bytes;
+    size_t inflight = cfg->inflight_memory_bytes
+                          ? (size_t)cfg->inflight_memory_bytes
+                          : (size_t)cfg->memory_limit_bytes / SERVE_INFLIGHT_DEFAULT_DIV;
+    fw_membudget_init(&budget, inflight);
+    size_t memory = (size_t)cfg->memory_limit_bytes - inflight; /* telemetry's share */
     if ((rv = fw_intern_new(memory / 100u * SERVE_INTERN_MEMORY_PCT, &intern)) != 0) {
         fprintf(stderr, "flywheel serve: dictionary: %s\n", fw_strerror(rv));
         goto fail_stats;
@@ -422,7 +449,7 @@ int fw_cli_serve_run(const fw_config *cfg)
         .retry_after_s = SERVE_RETRY_AFTER_S,
         .auth_token = tok->ingest,
         .wal = wal,
-        .inflight_limit = memory / 4u, /* decode memory of requests in flight */
+        .budget = &budget,
     };
     if ((rv = fw_ingest_new(&ingest_cfg, pipeline, stats, &ingest)) != 0) {
         fprintf(stderr, "flywheel serve: ingest: %s\n", fw_strerror(rv));
@@ -447,6 +474,7 @@ int fw_cli_serve_run(const fw_config *cfg)
     fw_api_set_investigations(api, investigations);
     fw_api_set_slos(api, slos);
     fw_api_set_wal(api, wal);
+    fw_api_set_inflight(api, &budget);
     if ((rv = replay_wal(wal, ingest, pipeline)) != 0) goto fail_api;
 
     fw_server_config server_cfg;

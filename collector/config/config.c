@@ -87,7 +87,12 @@ static const cfg_entry cfg_table[] = {
     NUM("storage.retention", CFG_DURATION, 2 * HOUR, 1 * MINUTE, 90 * DAY, retention_s,
         "How long telemetry is kept (event time); older data is refused and evicted."),
     NUM("storage.memory_limit", CFG_SIZE, 1 * GiB, 16 * MiB, 4 * TiB, memory_limit_bytes,
-        "Memory budget of stored telemetry; the oldest data is evicted beyond it."),
+        "Memory budget of flywheel: stored telemetry, RED series, the string dictionary and "
+        "requests in flight; the oldest data is evicted beyond it."),
+    NUM("storage.inflight_memory", CFG_SIZE, 0, 0, 1 * TiB, inflight_memory_bytes,
+        "Part of storage.memory_limit for requests in flight (bodies being received, "
+        "decompressed copies, decode memory); past it new exports get 503 + Retry-After / "
+        "gRPC UNAVAILABLE and the SDKs retry. 0 = a fifth of storage.memory_limit."),
     NUM("storage.max_spans", CFG_U64, FW_LIMIT_STORE_SPANS_DEFAULT, 1, UINT64_C(4000000000),
         store_max_spans, "Most spans held; the oldest are evicted beyond it."),
     NUM("storage.max_logs", CFG_U64, FW_LIMIT_STORE_LOGS_DEFAULT, 1, UINT64_C(4000000000),
@@ -96,8 +101,8 @@ static const cfg_entry cfg_table[] = {
         "on|off: keep a write-ahead log of accepted telemetry in <data_dir>/wal and replay it "
         "at start; off keeps telemetry in memory only (lost on restart)."),
     STR("storage.wal_fsync", CFG_STRING, "interval", wal_fsync,
-        "always|interval|never: always = fsync before acknowledging (survives power loss, one "
-        "fsync per request); interval = acknowledge once written, fsync every "
+        "always|interval|never: always = fsync before acknowledging (survives power loss; "
+        "concurrent requests share one fsync); interval = acknowledge once written, fsync every "
         "wal_fsync_interval_ms (survives a killed process; power loss may lose that window); "
         "never = leave flushing to the kernel."),
     NUM("storage.wal_fsync_interval_ms", CFG_U64, 100, 1, 60000, wal_fsync_interval_ms,
@@ -869,6 +874,10 @@ int fw_config_validate(const fw_config *c, char *err, size_t errlen)
             set_err(err, errlen, "%s: must be between %s and %s", e->key, lo, hi);
             return FW_ERR_CONFIG;
         }
+    }
+    if (c->inflight_memory_bytes > c->memory_limit_bytes / 2) {
+        set_err(err, errlen, "storage.inflight_memory: at most half of storage.memory_limit");
+        return FW_ERR_CONFIG;
     }
     if ((unsigned)c->log_level > FW_LOG_OFF || (unsigned)c->log_format > FW_LOG_JSON) {
         set_err(err, errlen, "log: bad level or format");

@@ -5,6 +5,7 @@
  * response serialization. Never touches sockets, the event loop or the
  * clock, and never logs raw wire bytes. */
 #include "flywheel/h1.h"
+#include "flywheel/membudget.h"
 
 #include <http_parser.h>
 #include <limits.h>
@@ -71,6 +72,8 @@ struct fw_h1_conn {
     bool in_message;
     bool keep_alive;
     bool body_too_large;
+    bool over_budget; /* the handler's budget refused the body buffer */
+    bool headers_done;
     bool header_too_large;
     bool in_value;   /* last header callback delivered a value */
     bool field_long; /* current field name longer than H1_FIELD_MAX */
@@ -82,6 +85,7 @@ struct fw_h1_conn {
     fw_buf store;        /* URL, then kept header values */
     h1_slot hdr[HDR_COUNT];
     fw_buf body;
+    fw_membudget_hold budget_held; /* this request's reservation in handler->budget */
 };
 
 static int on_message_begin(http_parser *p);
@@ -192,6 +196,8 @@ static void request_reset(fw_h1_conn *c)
 {
     c->keep_alive = false;
     c->body_too_large = false;
+    c->over_budget = false;
+    c->headers_done = false;
     c->header_too_large = false;
     c->in_value = false;
     c->field_long = false;
@@ -205,6 +211,7 @@ static void request_reset(fw_h1_conn *c)
         fw_buf_free(&c->body);
     else
         fw_buf_reset(&c->body);
+    fw_membudget_release(c->handler->budget, &c->budget_held);
 }
 
 static void close_after_response(fw_h1_conn *c)
@@ -308,7 +315,9 @@ static void dispatch(fw_h1_conn *c)
     req.http_major = 1;
     req.tls = c->tls;
     req.body_too_large = c->body_too_large;
-    if (!c->body_too_large && c->body.len > 0) {
+    req.over_budget = c->over_budget;
+    req.budget_held = h->budget ? &c->budget_held : NULL;
+    if (!c->body_too_large && !c->over_budget && c->body.len > 0) {
         req.body = c->body.data;
         req.body_len = c->body.len;
     }
@@ -319,7 +328,7 @@ static void dispatch(fw_h1_conn *c)
     c->stats.requests++;
     if (c->body_too_large) c->stats.too_large++;
 
-    bool close = !c->keep_alive || resp.close || c->body_too_large;
+    bool close = !c->keep_alive || resp.close || c->body_too_large || c->over_budget;
     bool http10_ka = c->keep_alive && c->parser.http_major == 1 && c->parser.http_minor == 0;
     int rv = write_response(c->out, &resp, req.method == FW_HTTP_HEAD, close, http10_ka);
     fw_http_response_free(&resp);
@@ -329,6 +338,7 @@ static void dispatch(fw_h1_conn *c)
         close = true;
     }
     if (c->body_too_large && !c->feed_err) c->feed_err = FW_ERR_TOO_LARGE;
+    if (c->over_budget && !c->feed_err) c->feed_err = FW_ERR_OVERLOAD;
     if (close) close_after_response(c);
 }
 
@@ -411,6 +421,7 @@ static int on_headers_complete(http_parser *p)
 {
     fw_h1_conn *c = p->data;
     c->keep_alive = http_should_keep_alive(p) != 0;
+    c->headers_done = true;
     /* A declared length over the limit is refused before any body byte
      * (and without 100 Continue): the client need not send it. */
     if (!(p->flags & F_CHUNKED) && p->content_length != ULLONG_MAX &&
@@ -443,7 +454,16 @@ static int on_body(http_parser *p, const char *at, size_t len)
         close_after_response(c);
         return 0;
     }
-    int rv = fw_buf_append(&c->body, at, len);
+    int rv = fw_membudget_buf_append(c->handler->budget, &c->budget_held, &c->body, at, len);
+    if (rv == FW_ERR_OVERLOAD) {
+        /* Answered now (503, retryable); the rest of the body is not read. */
+        c->over_budget = true;
+        fw_buf_free(&c->body);
+        fw_membudget_release(c->handler->budget, &c->budget_held);
+        dispatch(c);
+        close_after_response(c);
+        return 0;
+    }
     if (rv) {
         c->feed_err = rv;
         return -1;
@@ -483,6 +503,7 @@ void fw_h1_conn_free(fw_h1_conn *c)
     if (!c) return;
     fw_buf_free(&c->store);
     fw_buf_free(&c->body);
+    fw_membudget_release(c->handler->budget, &c->budget_held);
     free(c);
 }
 
@@ -550,6 +571,11 @@ bool fw_h1_conn_want_close(const fw_h1_conn *c)
 bool fw_h1_conn_mid_request(const fw_h1_conn *c)
 {
     return c->in_message;
+}
+
+bool fw_h1_conn_in_headers(const fw_h1_conn *c)
+{
+    return c->in_message && !c->headers_done;
 }
 
 const fw_h1_stats *fw_h1_conn_stats(const fw_h1_conn *c)

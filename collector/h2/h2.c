@@ -5,6 +5,7 @@
  * in through fw_h2_conn_feed and leave through fw_h2_conn_drain; it never
  * touches sockets, the event loop or the clock, and never logs wire bytes. */
 #include "flywheel/h2.h"
+#include "flywheel/membudget.h"
 
 #include <nghttp2/nghttp2.h>
 #include <stdio.h>
@@ -22,6 +23,14 @@
 #define H2_RST_RATE  33
 /* Queued SETTINGS/PING ACKs before the session is torn down (ACK floods). */
 #define H2_MAX_OUTBOUND_ACK 1000
+/* A request answered before its body ended (over the limit or the memory
+ * budget): the rest of the body is read and dropped, so the client sees a
+ * normal end of stream (gRPC clients turn an early RST_STREAM, even
+ * NO_ERROR, into an INTERNAL error nobody retries). Past this many dropped
+ * bytes, or H2_DISCARD_FACTOR x max_body when larger, the stream is reset
+ * with NO_ERROR (RFC 9113 8.1) to bound the bandwidth wasted. */
+#define H2_DISCARD_MIN (1024u * 1024u)
+#define H2_DISCARD_FACTOR 4u
 /* Longest value of each response field built here. */
 #define H2_GRPC_MESSAGE_ENC_MAX (3 * sizeof(((fw_http_response *)0)->grpc_message) + 1)
 
@@ -63,9 +72,12 @@ typedef struct h2_stream {
     fw_buf fields; /* kept header values; slots point into it */
     h2_slot hdr[HDR_COUNT];
     fw_buf body;
+    fw_membudget_hold budget_held; /* this request's reservation in handler->budget */
     bool body_too_large;
+    bool over_budget; /* the handler's budget refused the body buffer */
     bool answered; /* a response was submitted (or the stream reset) */
-    bool early;    /* answered before the request ended: reset after */
+    bool early;    /* answered before the request ended: the rest is dropped */
+    size_t discarded; /* body bytes dropped after an early answer */
     bool has_resp;
     fw_http_response resp; /* kept until the stream closes: body and trailers */
     size_t resp_off;       /* body bytes handed to nghttp2 */
@@ -113,6 +125,7 @@ static void stream_free(fw_h2_conn *c, h2_stream *s)
     c->n_streams--;
     fw_buf_free(&s->fields);
     fw_buf_free(&s->body);
+    fw_membudget_release(c->handler->budget, &s->budget_held);
     if (s->has_resp) fw_http_response_free(&s->resp);
     free(s);
 }
@@ -363,7 +376,9 @@ static void dispatch(fw_h2_conn *c, h2_stream *s, bool early)
     req.http_major = 2;
     req.tls = c->tls;
     req.body_too_large = s->body_too_large;
-    if (!s->body_too_large && s->body.len > 0) {
+    req.over_budget = s->over_budget;
+    req.budget_held = h->budget ? &s->budget_held : NULL;
+    if (!s->body_too_large && !s->over_budget && s->body.len > 0) {
         req.body = s->body.data;
         req.body_len = s->body.len;
     }
@@ -377,6 +392,7 @@ static void dispatch(fw_h2_conn *c, h2_stream *s, bool early)
     s->early = early;
     /* The request body is no longer needed while the answer drains. */
     fw_buf_free(&s->body);
+    fw_membudget_release(h->budget, &s->budget_held);
     if (submit_response(c, s) != 0) reset_stream(c, s, NGHTTP2_INTERNAL_ERROR);
 }
 
@@ -452,14 +468,38 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream
     (void)flags;
     fw_h2_conn *c = user_data;
     h2_stream *s = nghttp2_session_get_stream_user_data(session, stream_id);
-    if (!s || s->answered) return 0; /* window still credited by nghttp2 */
+    if (!s) return 0;
+    if (s->answered) {
+        /* Dropped; nghttp2 still credits the flow-control window. */
+        size_t max = c->handler->max_body > SIZE_MAX / H2_DISCARD_FACTOR
+                         ? SIZE_MAX
+                         : c->handler->max_body * H2_DISCARD_FACTOR;
+        if (max < H2_DISCARD_MIN) max = H2_DISCARD_MIN;
+        s->discarded = len > SIZE_MAX - s->discarded ? SIZE_MAX : s->discarded + len;
+        if (s->early && s->discarded > max && nghttp2_session_get_stream_local_close(session, s->id)) {
+            s->early = false;
+            if (nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR) == 0)
+                c->stats.resets_sent++;
+        }
+        return 0;
+    }
     if (len > c->handler->max_body - s->body.len) {
         s->body_too_large = true;
         fw_buf_free(&s->body);
         dispatch(c, s, true);
         return 0;
     }
-    if (fw_buf_append(&s->body, data, len) != 0) reset_stream(c, s, NGHTTP2_INTERNAL_ERROR);
+    int rv = fw_membudget_buf_append(c->handler->budget, &s->budget_held, &s->body, data, len);
+    if (rv == FW_ERR_OVERLOAD) {
+        /* Answered now (503 / UNAVAILABLE, retryable); the stream is reset
+         * once the answer is out, the rest of the body is not buffered. */
+        s->over_budget = true;
+        fw_buf_free(&s->body);
+        fw_membudget_release(c->handler->budget, &s->budget_held);
+        dispatch(c, s, true);
+    } else if (rv) {
+        reset_stream(c, s, NGHTTP2_INTERNAL_ERROR);
+    }
     return 0;
 }
 
@@ -489,21 +529,12 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
 
 static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
 {
+    (void)session;
     fw_h2_conn *c = user_data;
     if (frame->hd.type == NGHTTP2_GOAWAY) {
         /* A fatal feed error was counted where it was seen. */
         if (frame->goaway.error_code != NGHTTP2_NO_ERROR && !c->fatal) c->stats.protocol_errors++;
         return 0;
-    }
-    if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
-    if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) return 0;
-    h2_stream *s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
-    /* The answer is out but the client is still sending a body nobody
-     * reads: end the stream (RFC 9113 8.1 allows NO_ERROR here). */
-    if (s && s->early && !nghttp2_session_get_stream_remote_close(session, s->id)) {
-        s->early = false;
-        if (nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR) == 0)
-            c->stats.resets_sent++;
     }
     return 0;
 }

@@ -8,7 +8,6 @@
 
 #include <limits.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,9 +18,9 @@
 #include "flywheel/grpc.h"
 #include "flywheel/gzip.h"
 #include "flywheel/limits.h"
+#include "flywheel/membudget.h"
 #include "flywheel/otlp.h"
 #include "flywheel/wal.h"
-#include "ingest_internal.h"
 
 /* Arena slack over FW_LIMIT_ARENA_FACTOR * decoded size (tiny requests). */
 #define INGEST_ARENA_SLACK (64u * 1024u)
@@ -41,8 +40,6 @@ struct fw_ingest {
     fw_str token;         /* |token_buf| as a string; empty = open */
     fw_pipeline *pipeline; /* borrowed */
     fw_stats *stats;       /* borrowed */
-    /* Bytes reserved by requests being decoded (cfg.inflight_limit). */
-    atomic_size_t inflight;
 };
 
 /* What became of one export: success (maybe partial) or a whole-request
@@ -241,64 +238,21 @@ static size_t arena_cap(size_t decoded_len)
     return FW_LIMIT_ARENA_FACTOR * decoded_len + INGEST_ARENA_SLACK;
 }
 
-static size_t size_add(size_t a, size_t b)
+/* Fails |o| as overload: too much memory held by requests in flight. */
+static void overload_fail(const fw_ingest *in, ingest_outcome *o)
 {
-    return a > SIZE_MAX - b ? SIZE_MAX : a + b;
-}
-
-/* Adds |bytes| to this request's reservation |*held|. Refused (false) when
- * the total would pass cfg.inflight_limit and some other request holds
- * memory: a lone request is always admitted, so a large legal request is
- * never starved. Limit 0: nothing is counted. */
-static bool inflight_reserve(fw_ingest *in, size_t bytes, size_t *held)
-{
-    size_t limit = in->cfg.inflight_limit;
-    if (limit == 0 || bytes == 0) return true;
-    if (bytes > limit) bytes = limit; /* alone or refused either way */
-    size_t cur = atomic_load_explicit(&in->inflight, memory_order_relaxed);
-    for (;;) {
-        size_t next = size_add(cur, bytes);
-        bool others = cur > *held;
-        if (next > limit && others) return false;
-        if (next == SIZE_MAX) return false; /* saturated: cannot be released exactly */
-        if (atomic_compare_exchange_weak_explicit(&in->inflight, &cur, next,
-                                                  memory_order_relaxed, memory_order_relaxed))
-            break;
-    }
-    *held += bytes;
-    return true;
-}
-
-static void inflight_release(fw_ingest *in, size_t *held)
-{
-    if (*held) atomic_fetch_sub_explicit(&in->inflight, *held, memory_order_relaxed);
-    *held = 0;
-}
-
-/* Reserves |bytes| or fails |o| as overload. */
-static int inflight_admit(fw_ingest *in, size_t bytes, size_t *held, ingest_outcome *o)
-{
-    if (inflight_reserve(in, bytes, held)) return 0;
     outcome_fail(o, FW_REJECT_OVERLOAD,
-                 "flywheel is decoding too much data at once; retry in %u s",
+                 "flywheel is receiving too much data at once; retry in %u s",
                  in->cfg.retry_after_s);
+}
+
+/* Reserves decode-stage |bytes| under the request's |held| or fails |o| as
+ * overload. */
+static int inflight_admit(fw_ingest *in, size_t bytes, fw_membudget_hold *held, ingest_outcome *o)
+{
+    if (fw_membudget_reserve_decode(in->cfg.budget, bytes, held)) return 0;
+    overload_fail(in, o);
     return FW_ERR_OVERLOAD;
-}
-
-/* Test hooks (ingest_internal.h). */
-size_t fw__ingest_test_reserve(fw_ingest *in, size_t bytes)
-{
-    return atomic_fetch_add_explicit(&in->inflight, bytes, memory_order_relaxed) + bytes;
-}
-
-size_t fw__ingest_test_release(fw_ingest *in, size_t bytes)
-{
-    return atomic_fetch_sub_explicit(&in->inflight, bytes, memory_order_relaxed) - bytes;
-}
-
-size_t fw__ingest_test_inflight(fw_ingest *in)
-{
-    return atomic_load_explicit(&in->inflight, memory_order_relaxed);
 }
 
 /* Decode and hand off |p,n| through |r| in a fresh arena freed before
@@ -306,7 +260,7 @@ size_t fw__ingest_test_inflight(fw_ingest *in)
  * request's in-flight reservation |*held| first (released by the caller). */
 static void run_export_at(fw_ingest *in, const ingest_route *r, fw_protocol proto,
                           fw_otlp_encoding enc, const uint8_t *p, size_t n, uint64_t now_ns,
-                          size_t *held, ingest_outcome *o)
+                          fw_membudget_hold *held, ingest_outcome *o)
 {
     static const uint8_t empty[1] = {0};
     if (inflight_admit(in, arena_cap(n), held, o) != 0) return;
@@ -321,7 +275,7 @@ static void run_export_at(fw_ingest *in, const ingest_route *r, fw_protocol prot
 }
 
 static void run_export(fw_ingest *in, const ingest_route *r, fw_protocol proto,
-                       fw_otlp_encoding enc, const uint8_t *p, size_t n, size_t *held,
+                       fw_otlp_encoding enc, const uint8_t *p, size_t n, fw_membudget_hold *held,
                        ingest_outcome *o)
 {
     run_export_at(in, r, proto, enc, p, n, 0, held, o);
@@ -472,7 +426,10 @@ static void grpc_handle(void *ctx, const fw_http_request *req, fw_http_response 
     fw_buf inflated;
     const uint8_t *msg = NULL;
     size_t len = 0;
-    size_t held = 0; /* in-flight bytes reserved, released at |out| */
+    /* In-flight memory: the core's reservation (which already holds the
+     * body) when it keeps one, else this request's own. */
+    fw_membudget_hold own = {0, false};
+    fw_membudget_hold *held = req->budget_held ? req->budget_held : &own;
     memset(&o, 0, sizeof o);
     fw_buf_init(&inflated, 0);
 
@@ -514,13 +471,14 @@ static void grpc_handle(void *ctx, const fw_http_request *req, fw_http_response 
 
     /* In-flight decode memory: the wire body now, the inflated copy and
      * the arena once their sizes are known. */
-    if (inflight_admit(in, req->body_len, &held, &o) != 0 ||
+    if (req->over_budget) overload_fail(in, &o);
+    if (o.failed || (!req->budget_held && inflight_admit(in, req->body_len, held, &o) != 0) ||
         grpc_unwrap(in, req, &inflated, &msg, &len, &o) != 0 ||
-        inflight_admit(in, inflated.cap, &held, &o) != 0) {
+        inflight_admit(in, inflated.cap, held, &o) != 0) {
         grpc_fail(in, r, resp, &o);
         goto out;
     }
-    run_export(in, r, FW_PROTO_GRPC, FW_OTLP_PROTOBUF, msg, len, &held, &o);
+    run_export(in, r, FW_PROTO_GRPC, FW_OTLP_PROTOBUF, msg, len, held, &o);
     if (o.failed) {
         grpc_fail(in, r, resp, &o);
         goto out;
@@ -540,7 +498,7 @@ static void grpc_handle(void *ctx, const fw_http_request *req, fw_http_response 
     fw_buf_free(&encoded);
 out:
     fw_buf_free(&inflated);
-    inflight_release(in, &held);
+    fw_membudget_release(in->cfg.budget, &own);
 }
 
 /* ---- OTLP/HTTP ----------------------------------------------------------- */
@@ -604,7 +562,10 @@ static void http_handle(void *ctx, const fw_http_request *req, fw_http_response 
     fw_buf inflated;
     fw_parse_error perr;
     char quoted[INGEST_QUOTE_MAX + 1];
-    size_t held = 0; /* in-flight bytes reserved, released at |out| */
+    /* In-flight memory: the core's reservation (which already holds the
+     * body) when it keeps one, else this request's own. */
+    fw_membudget_hold own = {0, false};
+    fw_membudget_hold *held = req->budget_held ? req->budget_held : &own;
     memset(&o, 0, sizeof o);
     memset(&perr, 0, sizeof perr);
     fw_buf_init(&inflated, 0);
@@ -658,7 +619,8 @@ static void http_handle(void *ctx, const fw_http_request *req, fw_http_response 
 
     /* In-flight decode memory: the wire body now, the inflated copy and
      * the arena once their sizes are known. */
-    if (inflight_admit(in, req->body_len, &held, &o) != 0) {
+    if (req->over_budget) overload_fail(in, &o);
+    if (o.failed || (!req->budget_held && inflight_admit(in, req->body_len, held, &o) != 0)) {
         http_fail(in, r, proto, enc, resp, &o);
         goto out;
     }
@@ -683,7 +645,7 @@ static void http_handle(void *ctx, const fw_http_request *req, fw_http_response 
         }
         body = inflated.data;
         body_len = inflated.len;
-        if (inflight_admit(in, inflated.cap, &held, &o) != 0) {
+        if (inflight_admit(in, inflated.cap, held, &o) != 0) {
             http_fail(in, r, proto, enc, resp, &o);
             goto out;
         }
@@ -695,7 +657,7 @@ static void http_handle(void *ctx, const fw_http_request *req, fw_http_response 
         goto out;
     }
 
-    run_export(in, r, proto, enc, body, body_len, &held, &o);
+    run_export(in, r, proto, enc, body, body_len, held, &o);
     if (o.failed) {
         http_fail(in, r, proto, enc, resp, &o);
         goto out;
@@ -712,7 +674,7 @@ static void http_handle(void *ctx, const fw_http_request *req, fw_http_response 
     resp->content_type = http_content_type(enc);
 out:
     fw_buf_free(&inflated);
-    inflight_release(in, &held);
+    fw_membudget_release(in->cfg.budget, &own);
 }
 
 /* ---- write-ahead log replay ---------------------------------------------- */
@@ -726,10 +688,10 @@ int fw_ingest_replay(fw_ingest *in, const fw_wal_record *rec)
     fw_protocol proto = (fw_protocol)rec->protocol;
     fw_otlp_encoding enc = proto == FW_PROTO_HTTP_JSON ? FW_OTLP_JSON : FW_OTLP_PROTOBUF;
     const ingest_route *r = &routes[rec->type == FW_WAL_LOGS ? 1 : 0];
-    size_t held = 0;
+    fw_membudget_hold held = {0, false};
     run_export_at(in, r, proto, enc, rec->payload, rec->len, rec->arrival_ns ? rec->arrival_ns : 1,
                   &held, &o);
-    inflight_release(in, &held);
+    fw_membudget_release(in->cfg.budget, &held);
     if (!o.failed) return 0;
     return o.reason == FW_REJECT_OVERLOAD ? FW_ERR_OVERLOAD : FW_ERR_INVALID;
 }
@@ -761,7 +723,6 @@ int fw_ingest_new(const fw_ingest_config *cfg, fw_pipeline *pipeline, fw_stats *
     }
     in->pipeline = pipeline;
     in->stats = stats;
-    atomic_init(&in->inflight, 0);
     *out = in;
     return 0;
 }
@@ -782,6 +743,7 @@ fw_http_handler fw_ingest_grpc_handler(fw_ingest *in)
          * messages are smaller; their inflated size is checked apart). */
         .max_body = in->cfg.grpc_max_msg + 5,
         .max_resp_body = INGEST_RESP_MAX,
+        .budget = in->cfg.budget,
     };
     return h;
 }
@@ -793,6 +755,7 @@ fw_http_handler fw_ingest_http_handler(fw_ingest *in)
         .ctx = in,
         .max_body = in->cfg.http_max_body,
         .max_resp_body = INGEST_RESP_MAX,
+        .budget = in->cfg.budget,
     };
     return h;
 }

@@ -65,6 +65,13 @@ struct fw__net_conn {
     uint64_t armed_ns;       /* CLOCK_MONOTONIC when we last finished work on it */
     bool read_paused;        /* back-pressure: EV_READ disabled until output drains */
     size_t lingered;         /* bytes discarded in LINGER */
+    /* Whole-header deadline: armed when a request's header phase begins,
+     * never extended by more bytes (a client trickling one byte at a time
+     * keeps the read timeout fresh forever), disarmed once the headers
+     * are complete. */
+    struct event *hdr_deadline;
+    bool hdr_armed;
+    bool hdr_graced; /* the deadline found unread bytes once and waited */
     fw__net_conn *prev;
     fw__net_conn *next;
 };
@@ -91,6 +98,9 @@ void fw__net_conn_close(fw__net_conn *c)
     atomic_fetch_sub_explicit(&c->listener->active, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&w->counters.active, 1, memory_order_relaxed);
 
+    if (c->hdr_deadline != NULL)
+        event_free(c->hdr_deadline);
+    c->hdr_deadline = NULL;
     fw_h1_conn_free(c->h1);
     c->h1 = NULL;
     fw_h2_conn_free(c->h2);
@@ -136,6 +146,68 @@ static unsigned idle_timeout(const fw__net_conn *c)
     return c->worker->server->cfg.idle_timeout_s;
 }
 
+/* Arms the whole-header deadline when |in_headers| and it is not armed
+ * yet; disarms it otherwise. */
+static void conn_header_deadline(fw__net_conn *c, bool in_headers)
+{
+    if (!in_headers) {
+        if (c->hdr_armed)
+            evtimer_del(c->hdr_deadline);
+        c->hdr_armed = false;
+        c->hdr_graced = false;
+        return;
+    }
+    if (c->hdr_armed || c->hdr_deadline == NULL || header_timeout(c) == 0)
+        return;
+    struct timeval tv = {(time_t)header_timeout(c), 0};
+    if (evtimer_add(c->hdr_deadline, &tv) == 0)
+        c->hdr_armed = true;
+}
+
+/* Is the connection still before the end of a request's headers? */
+static bool conn_in_headers(const fw__net_conn *c)
+{
+    switch (c->state) {
+    case FW_CONN_HANDSHAKE:
+    case FW_CONN_SNIFFING:
+        return true;
+    case FW_CONN_H1:
+        return fw_h1_conn_in_headers(c->h1);
+    case FW_CONN_H2:
+    case FW_CONN_CLOSING:
+    case FW_CONN_LINGER:
+        return false;
+    }
+    return false;
+}
+
+static void conn_header_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    fw__net_conn *c = arg;
+    evutil_socket_t sock = bufferevent_getfd(c->bev);
+    struct pollfd pfd = {.fd = sock, .events = POLLIN, .revents = 0};
+
+    (void)fd;
+    (void)what;
+    c->hdr_armed = false;
+    if (!conn_in_headers(c))
+        return;
+    /* A worker held up past the deadline may not have read bytes that
+     * complete the headers yet: once per request, let them be read. */
+    if (!c->hdr_graced && sock >= 0 && poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN)) {
+        struct timeval tv = {1, 0};
+        c->hdr_graced = true;
+        if (evtimer_add(c->hdr_deadline, &tv) == 0) {
+            c->hdr_armed = true;
+            return;
+        }
+    }
+    COUNT(c->worker, timeouts);
+    fw_log(FW_LOG_DEBUG, "net", "listener %s: request headers not complete within %us",
+           c->listener->cfg.name, header_timeout(c));
+    fw__net_conn_close(c);
+}
+
 /* Moves the cores' output into the bufferevent. */
 static int conn_flush_out(fw__net_conn *c)
 {
@@ -172,6 +244,7 @@ static bool conn_after_flush(fw__net_conn *c)
  * Returns false when |c| is already gone. */
 static bool conn_begin_close(fw__net_conn *c)
 {
+    conn_header_deadline(c, false);
     c->state = FW_CONN_CLOSING;
     bufferevent_disable(c->bev, EV_READ);
     if (conn_pending_output(c) == 0)
@@ -237,6 +310,7 @@ static bool conn_h2_after_io(fw__net_conn *c, int feed_rv)
     }
     if (conn_h2_done(c))
         return conn_begin_close(c);
+    conn_header_deadline(c, false); /* h2: stream limits and timeouts apply */
     conn_set_timeout(c, fw_h2_conn_active_streams(c->h2) > 0 ? header_timeout(c)
                                                                : idle_timeout(c));
     return true;
@@ -339,6 +413,7 @@ static void conn_feed_h1(fw__net_conn *c, struct evbuffer *in)
         (void)conn_begin_close(c);
         return;
     }
+    conn_header_deadline(c, fw_h1_conn_in_headers(c->h1));
     conn_set_timeout(c, fw_h1_conn_mid_request(c->h1) ? header_timeout(c) : idle_timeout(c));
 }
 
@@ -642,6 +717,8 @@ void fw__net_conn_accept(fw__net_worker *w, fw__net_listener *l, evutil_socket_t
 
     c->read_timeout_s = ~0u; /* force the first arming */
     conn_set_timeout(c, header_timeout(c));
+    c->hdr_deadline = evtimer_new(w->base, conn_header_deadline_cb, c);
+    conn_header_deadline(c, true); /* handshake, sniffing and the first headers */
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     return;
 

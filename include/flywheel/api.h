@@ -68,6 +68,10 @@ void fw_api_set_slos(fw_api *a, struct fw_slos *slos);
  * (flywheel_wal_*; borrowed for the API's life; NULL = not exported). */
 struct fw_wal;
 void fw_api_set_wal(fw_api *a, struct fw_wal *wal);
+/* Added: the in-flight memory budget of the ingest listeners, exported as
+ * flywheel_inflight_* (borrowed for the API's life; NULL = not exported). */
+struct fw_membudget;
+void fw_api_set_inflight(fw_api *a, const struct fw_membudget *budget);
 /* Added: the investigations behind POST /api/v1/alarms (generic,
  * /alertmanager, /cloudwatch) and POST/GET /api/v1/investigations[/{id}]
  * (borrowed for the API's life; NULL = those endpoints answer 503). Call

@@ -36,6 +36,10 @@ void fw_buf_init(fw_buf *b, size_t max);
 void fw_buf_free(fw_buf *b); /* frees data, keeps max; safe to call twice */
 void fw_buf_reset(fw_buf *b); /* len = 0, keeps memory */
 FW_WUR int fw_buf_reserve(fw_buf *b, size_t extra);
+/* The capacity fw_buf_reserve(b, extra) would leave (b->cap when no growth
+ * is needed; b->cap as well when |extra| does not fit under max, which
+ * fw_buf_reserve refuses). */
+size_t fw_buf_grown_cap(const fw_buf *b, size_t extra);
 FW_WUR int fw_buf_append(fw_buf *b, const void *p, size_t n);
 FW_WUR int fw_buf_append_str(fw_buf *b, const char *s);
 FW_WUR int fw_buf_printf(fw_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

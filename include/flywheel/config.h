@@ -31,6 +31,7 @@ typedef struct fw_config {
     char data_dir[FW_CONFIG_STR_MAX]; /* storage.data_dir */
     uint64_t retention_s;             /* storage.retention (seconds; "2h" accepted) */
     uint64_t memory_limit_bytes;      /* storage.memory_limit ("1GiB" accepted) */
+    uint64_t inflight_memory_bytes;   /* storage.inflight_memory (0 = memory_limit / 5) */
     uint64_t store_max_spans;         /* storage.max_spans */
     uint64_t store_max_logs;          /* storage.max_logs */
     uint64_t workers;                 /* server.workers (0 = one per core) */

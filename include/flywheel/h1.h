@@ -33,6 +33,10 @@ FW_WUR int fw_h1_conn_feed(fw_h1_conn *c, const uint8_t *p, size_t n, fw_buf *ou
 bool fw_h1_conn_want_close(const fw_h1_conn *c);
 /* A request is partly received (headers or body outstanding). */
 bool fw_h1_conn_mid_request(const fw_h1_conn *c);
+/* A request has begun and its header block is not complete yet: the
+ * network layer bounds this phase with a deadline that more bytes do not
+ * extend (slowloris trickling one byte at a time). */
+bool fw_h1_conn_in_headers(const fw_h1_conn *c);
 const fw_h1_stats *fw_h1_conn_stats(const fw_h1_conn *c);
 
 #endif

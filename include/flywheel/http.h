@@ -43,6 +43,16 @@ typedef struct fw_http_request {
      * handler must answer 413 / RESOURCE_EXHAUSTED; the core closes or
      * resets the stream after the response. */
     bool body_too_large;
+    /* The body could not be buffered within the handler's in-flight
+     * memory budget (fw_http_handler.budget): |body| is empty and the
+     * handler must answer 503 + Retry-After / UNAVAILABLE + RetryInfo; the
+     * core closes or resets the stream after the response. */
+    bool over_budget;
+    /* This request's reservation in the handler's budget (NULL when the
+     * handler has none): the body buffer's capacity is in it; the handler
+     * adds what it allocates while handling (fw_membudget_reserve), and
+     * the core releases the whole of it once the request is done. */
+    struct fw_membudget_hold *budget_held;
 } fw_http_request;
 
 #define FW_HTTP_MAX_EXTRA_HEADERS 6
@@ -89,6 +99,9 @@ typedef struct fw_http_handler {
     void *ctx;
     size_t max_body;      /* most raw body bytes a core buffers per request */
     size_t max_resp_body; /* body_max given to fw_http_response_init */
+    /* Optional shared budget for the request bodies the cores buffer
+     * (borrowed; NULL = unaccounted). */
+    struct fw_membudget *budget;
 } fw_http_handler;
 
 #endif

@@ -25,12 +25,12 @@ typedef struct fw_ingest_config {
      * before the pipeline hand-off and acknowledged only once written; a
      * failed append is answered 503/UNAVAILABLE. */
     struct fw_wal *wal;
-    /* Added: budget (bytes) for the decode memory of requests in flight
-     * (wire body + inflated copy + decode arena cap). A request that would
-     * exceed it while another is in flight is refused as overload
-     * (503 + Retry-After / UNAVAILABLE + RetryInfo); a lone request is
-     * always admitted. 0 = unlimited. */
-    size_t inflight_limit;
+    /* Shared in-flight memory budget (borrowed, optional): the cores
+     * reserve the bodies they buffer, the ingest adds the inflated copy
+     * and the decode arena; a request that would pass it while others hold
+     * memory is refused as overload (503 + Retry-After / UNAVAILABLE +
+     * RetryInfo); a lone request is always admitted. NULL = unlimited. */
+    struct fw_membudget *budget;
 } fw_ingest_config;
 
 /* Borrows |pipeline| and |stats|. */

@@ -22,7 +22,7 @@ static void fuzz_handle(void *ctx, const fw_http_request *req, fw_http_response 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    fw_http_handler handler = {fuzz_handle, NULL, 256, 4096};
+    fw_http_handler handler = {fuzz_handle, NULL, 256, 4096, NULL};
     fw_h1_conn *c = fw_h1_conn_new(&handler, false);
     if (!c) return 0;
     size_t cuts[5] = {0, 0, 0, 0, size};

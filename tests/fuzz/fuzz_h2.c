@@ -31,7 +31,7 @@ static void fuzz_handle(void *ctx, const fw_http_request *req, fw_http_response 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    fw_http_handler handler = {fuzz_handle, NULL, 512, 4096};
+    fw_http_handler handler = {fuzz_handle, NULL, 512, 4096, NULL};
     fw_h2_limits limits = {.max_concurrent_streams = 8, .max_header_list = 4096};
     fw_h2_conn *c = fw_h2_conn_new(&handler, &limits, false);
     if (!c) return 0;

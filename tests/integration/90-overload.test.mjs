@@ -1,5 +1,6 @@
 // 90-overload: a load above capacity against a small memory budget
-// (storage.memory_limit=64MiB). Concurrent OTLP/HTTP (HTTP/1.1 keep-alive)
+// (storage.memory_limit=64MiB). Two load shapes: many small batches and
+// few large ones. Concurrent OTLP/HTTP (HTTP/1.1 keep-alive)
 // and OTLP/gRPC clients send pre-encoded protobuf batches as fast as they
 // can for a bounded time while the test samples the server's RSS
 // (/proc/<pid>/status VmRSS) and times the API (/healthz,
@@ -27,6 +28,12 @@ const RSS_SLACK_MIB = 32;
 const GRPC_STREAMS_PER_SESSION = 4;
 const API_BOUND_MS = 2000;
 const RECENT_MS = 2000; // "acknowledged in the last seconds"
+// ... and at most this many spans of them: under a load above capacity the
+// store keeps evicting the oldest data to stay inside its share of the
+// budget (and every batch here has the same event time), so only the
+// newest batches that surely fit (about 5 MiB of a ~40 MiB store share,
+// spread over 16 partitions) must still be there.
+const RECENT_SPANS = 50000;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const rssKiB = (pid) => {
@@ -176,7 +183,10 @@ describe(title, () => {
     }
 
     async function grpcWorker() {
-      const session = http2.connect(`http://127.0.0.1:${server.grpcPort}`);
+      // node's own per-session memory cap (10 MB by default) refuses new
+      // streams locally with ENHANCE_YOUR_CALM once a few ~4 MB requests
+      // are queued; that is the client's limit, not the server's answer.
+      const session = http2.connect(`http://127.0.0.1:${server.grpcPort}`, { maxSessionMemory: 64 });
       session.on('error', () => {});
       await Promise.all(Array.from({ length: GRPC_STREAMS_PER_SESSION }, () => grpcStream(session)));
       session.close();
@@ -244,7 +254,8 @@ describe(title, () => {
     const fr = await httpRequest({ port: server.httpPort, method: 'POST', path: '/v1/traces', body: fresh.body,
       headers: { 'content-type': 'application/x-protobuf' }, timeoutMs: 5000 });
     assert.equal(fr.status, 200, `export after load: ${fr.status}`);
-    const recent = stats.acked.filter((a) => a.at >= loadEnd - RECENT_MS);
+    const recent = stats.acked.filter((a) => a.at >= loadEnd - RECENT_MS)
+      .slice(-Math.max(1, Math.floor(RECENT_SPANS / SPANS_PER_BATCH)));
     const sample = [fresh, ...recent.filter((_, i) => i % Math.max(1, Math.floor(recent.length / 40)) === 0)];
     const missing = [];
     for (const a of sample) {
@@ -253,7 +264,7 @@ describe(title, () => {
         missing.push(`${a.traceId} (${r.status}, ${r.json?.spans?.length ?? 0} spans)`);
       }
     }
-    console.log(`overload: checked ${sample.length} of ${recent.length} batches acknowledged in the last ${RECENT_MS} ms; missing ${missing.length}`);
+    console.log(`overload: checked ${sample.length} of the last ${recent.length} batches acknowledged (within ${RECENT_MS} ms, at most ${RECENT_SPANS} spans); missing ${missing.length}`);
     assert.deepEqual(missing, [], 'acknowledged batches from the last seconds of the load are not queryable');
   });
 });
@@ -264,7 +275,11 @@ describe(title, () => {
 overloadSuite('overload with a 64 MiB memory budget: many small batches',
   { httpClients: 6, grpcSessions: 3, spans: 200, loadMs: 10000 });
 
-// Not yet here (issue 8): concurrent large batches (32 x 3.7 MiB bodies) drive RSS to
-// ~260 MiB against a 64 MiB budget because in-flight requests are not budgeted. That
-// case is added when the global memory budget lands.
-
+// Few, large batches (32 concurrent ~3.8 MiB bodies, under gRPC's 4 MiB): the bytes in flight
+// are the load. Bodies the HTTP cores buffer, inflated copies and decode
+// arenas all count against storage.inflight_memory (a fifth of the
+// budget); past it new exports get 503 / UNAVAILABLE at once, before
+// their bodies are buffered. Before the bodies were budgeted this case
+// drove RSS to ~270 MiB against the 64 MiB budget.
+overloadSuite('overload with a 64 MiB memory budget: few large batches',
+  { httpClients: 16, grpcSessions: 4, spans: 10000, loadMs: 10000 });

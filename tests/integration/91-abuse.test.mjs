@@ -236,8 +236,44 @@ describe('abuse against one server', () => {
     await assertHealthy(server, 'after slowloris');
   });
 
-  // Not yet here (issue 8): a client trickling one header byte per 300 ms is not
-  // closed (header_timeout is an inactivity timeout); needs a whole-header deadline.
+  it('slowloris: headers trickled one byte per 300 ms are closed at the whole-header deadline', async () => {
+    // Every byte arrives well inside the inactivity timeout: only a
+    // deadline on the whole header block (armed at the request's first
+    // byte, never extended) closes these.
+    const times = await slowloris(20, true);
+    console.log(`slowloris (trickled): closed after ${times.join(',')} ms`);
+    for (const t of times) {
+      assert.ok(t !== null && t <= limitMs,
+        `a trickled header was not closed within ${limitMs} ms (header_timeout ${HEADER_TIMEOUT_S}s): ${t}`);
+      assert.ok(t >= HEADER_TIMEOUT_S * 1000 - 300, `trickled header closed too early: ${t} ms`);
+    }
+    await assertHealthy(server, 'after trickled slowloris');
+  });
+
+  it('a complete request after a slow but in-time header block is served on the same connection', async () => {
+    // The deadline is per request: a header block finished inside it gets
+    // an answer, and the next request on the kept-alive connection gets a
+    // fresh deadline.
+    const c = await rawConnect(server.httpPort);
+    try {
+      const head = 'GET /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\n';
+      for (const part of [head.slice(0, 10), head.slice(10), '\r\n']) {
+        c.socket.write(part);
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      await new Promise((r) => setTimeout(r, (HEADER_TIMEOUT_S * 1000) / 2));
+      c.socket.write(head);
+      await new Promise((r) => setTimeout(r, (HEADER_TIMEOUT_S * 1000) / 2 + 300));
+      c.socket.write('\r\n');
+      await new Promise((r) => setTimeout(r, 300));
+      const text = Buffer.concat(c.data).toString();
+      assert.equal((text.match(/HTTP\/1\.1 405/g) || []).length, 2,
+        `two answers expected on the kept-alive connection, got: ${JSON.stringify(text.slice(0, 400))}`);
+      assert.equal(c.closedAt, null, 'the connection was closed although each header block was in time');
+    } finally {
+      c.socket.destroy();
+    }
+  });
 
   it('HTTP/2 rapid reset: 2000 streams opened and cancelled; server stays up', async () => {
     const session = http2.connect(`http://127.0.0.1:${server.httpPort}`);

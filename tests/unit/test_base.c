@@ -11,6 +11,7 @@
 #include "flywheel/buf.h"
 #include "flywheel/error.h"
 #include "flywheel/log.h"
+#include "flywheel/membudget.h"
 #include "flywheel/model.h"
 
 static void test_arena_cap_refuses_and_flags(void **state)
@@ -177,6 +178,73 @@ static void test_log_escape(void **state)
     assert_int_equal(fw_log_level_parse("loud", &l), FW_ERR_CONFIG);
 }
 
+/* The in-flight budget: a lone request is always admitted; receive-stage
+ * reservations are refused past the limit while others hold memory; one
+ * decoding request at a time may pass the limit; release gives all back. */
+static void test_membudget(void **state)
+{
+    (void)state;
+    fw_membudget b;
+    fw_membudget_init(&b, 1000);
+    fw_membudget_hold a = {0, false}, c = {0, false}, d = {0, false};
+
+    assert_true(fw_membudget_reserve(&b, 5000, &a)); /* alone: admitted */
+    assert_int_equal(fw_membudget_used(&b), 5000);
+    assert_true(fw_membudget_reserve(&b, 100, &a)); /* still only a */
+    assert_false(fw_membudget_reserve(&b, 1, &c));  /* a holds memory */
+    assert_int_equal(c.bytes, 0);
+    assert_int_equal(fw_membudget_refused(&b), 1);
+    fw_membudget_release(&b, &a);
+    assert_int_equal(a.bytes, 0);
+    assert_int_equal(fw_membudget_used(&b), 0);
+    assert_int_equal(fw_membudget_peak(&b), 5100);
+
+    /* Within the limit everybody fits. */
+    assert_true(fw_membudget_reserve(&b, 400, &a));
+    assert_true(fw_membudget_reserve(&b, 400, &c));
+    assert_false(fw_membudget_reserve(&b, 400, &d));
+    /* Decode stage: the first decoder may pass the limit although others
+     * hold memory; a second decoder may not, until the first is done. */
+    assert_true(fw_membudget_reserve_decode(&b, 3000, &a));
+    assert_true(a.decoding);
+    assert_false(fw_membudget_reserve_decode(&b, 3000, &c));
+    assert_true(c.decoding);
+    assert_true(fw_membudget_reserve_decode(&b, 0, &c)); /* nothing asked */
+    fw_membudget_release(&b, &a);
+    assert_int_equal(fw_membudget_used(&b), 400);
+    assert_true(fw_membudget_reserve_decode(&b, 3000, &c));
+    fw_membudget_release(&b, &c);
+    fw_membudget_release(&b, &d);
+    assert_int_equal(fw_membudget_used(&b), 0);
+    assert_int_equal(atomic_load(&b.decoders), 0);
+
+    /* Budgeted buffer growth: the capacity is what is reserved. */
+    fw_buf buf;
+    fw_buf_init(&buf, 1u << 20);
+    uint8_t chunk[300];
+    memset(chunk, 1, sizeof chunk);
+    assert_int_equal(fw_membudget_buf_append(&b, &a, &buf, chunk, sizeof chunk), 0);
+    assert_int_equal(a.bytes, buf.cap);
+    assert_true(fw_membudget_reserve(&b, 100, &c)); /* fits: 512 + 100 <= 1000 */
+    /* 600 bytes need a 1024-byte buffer: 512 more would pass the limit. */
+    assert_int_equal(fw_membudget_buf_append(&b, &a, &buf, chunk, sizeof chunk), FW_ERR_OVERLOAD);
+    assert_int_equal(buf.len, 300); /* unchanged by the refusal */
+    fw_membudget_release(&b, &c);
+    assert_int_equal(fw_membudget_buf_append(&b, &a, &buf, chunk, sizeof chunk), 0);
+    assert_int_equal(buf.len, 600);
+    assert_int_equal(fw_membudget_used(&b), buf.cap);
+    fw_membudget_release(&b, &a);
+    fw_buf_free(&buf);
+
+    /* No budget or limit 0: nothing counted, nothing refused. */
+    fw_membudget none;
+    fw_membudget_init(&none, 0);
+    assert_true(fw_membudget_reserve(&none, SIZE_MAX, &a));
+    assert_true(fw_membudget_reserve(NULL, SIZE_MAX, &a));
+    assert_int_equal(a.bytes, 0);
+    fw_membudget_release(NULL, &a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -188,6 +256,7 @@ int main(void)
         cmocka_unit_test(test_hex_ids),
         cmocka_unit_test(test_value_json),
         cmocka_unit_test(test_log_escape),
+        cmocka_unit_test(test_membudget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

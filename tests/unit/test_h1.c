@@ -12,6 +12,7 @@
 
 #include "flywheel/h1.h"
 #include "flywheel/limits.h"
+#include "flywheel/membudget.h"
 
 #define REC_MAX 8
 #define REC_STR 256
@@ -26,6 +27,9 @@ typedef struct recorded {
     char body[4096];
     size_t body_len;
     bool body_too_large;
+    bool over_budget;
+    bool has_budget_held;
+    size_t held_at_dispatch; /* *budget_held when the handler ran */
     int http_major;
 } recorded;
 
@@ -59,9 +63,18 @@ static void rec_handle(void *ctx, const fw_http_request *req, fw_http_response *
         if (req->body_len && req->body_len < sizeof r->body)
             memcpy(r->body, req->body, req->body_len);
         r->body_too_large = req->body_too_large;
+        r->over_budget = req->over_budget;
+        r->has_budget_held = req->budget_held != NULL;
+        r->held_at_dispatch = req->budget_held ? req->budget_held->bytes : 0;
         r->http_major = req->http_major;
     }
     rc->n++;
+    if (req->over_budget) {
+        resp->status = 503;
+        resp->content_type = "text/plain";
+        assert_int_equal(fw_buf_append_str(&resp->body, "busy"), 0);
+        return;
+    }
     if (req->body_too_large) {
         resp->status = 413;
         resp->content_type = "text/plain";
@@ -87,7 +100,7 @@ typedef struct fixture {
 static void fx_open(fixture *f, size_t max_body)
 {
     memset(f, 0, sizeof *f);
-    f->handler = (fw_http_handler){rec_handle, &f->rc, max_body, 1u << 20};
+    f->handler = (fw_http_handler){rec_handle, &f->rc, max_body, 1u << 20, NULL};
     f->conn = fw_h1_conn_new(&f->handler, false);
     assert_non_null(f->conn);
     fw_buf_init(&f->out, 1u << 20);
@@ -482,10 +495,97 @@ static void test_upgrade_ignored(void **state)
     fx_close(&f);
 }
 
+/* Body buffers are reserved in the handler's budget: within it the
+ * reservation grows with the body and is released after the answer; past
+ * it (someone else holding memory) the request is answered at once with
+ * the handler's over_budget answer and the connection closes. */
+static void test_body_budget(void **state)
+{
+    (void)state;
+    fixture f;
+    fx_open(&f, 64u * 1024u);
+    fw_membudget b;
+    fw_membudget_init(&b, 8u * 1024u);
+    f.handler.budget = &b;
+    fw_membudget_hold other = {0, false};
+    assert_true(fw_membudget_reserve(&b, 100, &other));
+
+    char body[20000];
+    memset(body, 'x', sizeof body);
+    char head[128];
+    snprintf(head, sizeof head, "POST /small HTTP/1.1\r\nHost: a\r\nContent-Length: 2000\r\n\r\n");
+    assert_int_equal(feed_str(&f, head), 0);
+    assert_int_equal(fw_h1_conn_feed(f.conn, (const uint8_t *)body, 1000, &f.out), 0);
+    assert_true(fw_membudget_used(&b) >= 100 + 1000);
+    assert_int_equal(fw_h1_conn_feed(f.conn, (const uint8_t *)body, 1000, &f.out), 0);
+    assert_int_equal(f.rc.n, 1);
+    assert_false(f.rc.req[0].over_budget);
+    assert_true(f.rc.req[0].has_budget_held);
+    assert_true(f.rc.req[0].held_at_dispatch >= 2000);
+    assert_int_equal(f.rc.req[0].body_len, 2000);
+    assert_non_null(strstr(out_text(&f), "HTTP/1.1 200"));
+    assert_int_equal(fw_membudget_used(&b), 100); /* released after the answer */
+    assert_false(fw_h1_conn_want_close(f.conn));
+
+    snprintf(head, sizeof head, "POST /big HTTP/1.1\r\nHost: a\r\nContent-Length: %zu\r\n\r\n",
+             sizeof body);
+    fw_buf_reset(&f.out);
+    assert_int_equal(feed_str(&f, head), 0);
+    assert_int_equal(fw_h1_conn_feed(f.conn, (const uint8_t *)body, sizeof body, &f.out),
+                     FW_ERR_OVERLOAD);
+    assert_int_equal(f.rc.n, 2);
+    assert_true(f.rc.req[1].over_budget);
+    assert_int_equal(f.rc.req[1].body_len, 0);
+    assert_non_null(strstr(out_text(&f), "HTTP/1.1 503"));
+    assert_non_null(strstr(out_text(&f), "Connection: close"));
+    assert_true(fw_h1_conn_want_close(f.conn));
+    assert_int_equal(fw_membudget_used(&b), 100);
+    assert_true(fw_membudget_refused(&b) >= 1);
+    fx_close(&f);
+
+    /* Alone, the same body is admitted although it passes the limit. */
+    fw_membudget_release(&b, &other);
+    fx_open(&f, 64u * 1024u);
+    f.handler.budget = &b;
+    assert_int_equal(feed_str(&f, head), 0);
+    assert_int_equal(fw_h1_conn_feed(f.conn, (const uint8_t *)body, sizeof body, &f.out), 0);
+    assert_int_equal(f.rc.n, 1);
+    assert_false(f.rc.req[0].over_budget);
+    assert_int_equal(f.rc.req[0].body_len, sizeof body);
+    assert_true(fw_membudget_peak(&b) >= sizeof body);
+    assert_int_equal(fw_membudget_used(&b), 0);
+    fx_close(&f);
+}
+
+/* fw_h1_conn_in_headers: true from a request's first byte until its
+ * header block is complete (the whole-header deadline of the net layer). */
+static void test_in_headers(void **state)
+{
+    (void)state;
+    fixture f;
+    fx_open(&f, 1024);
+    assert_false(fw_h1_conn_in_headers(f.conn));
+    assert_int_equal(feed_str(&f, "POST /a HTTP/1.1\r\nHo"), 0);
+    assert_true(fw_h1_conn_in_headers(f.conn));
+    assert_int_equal(feed_str(&f, "st: a\r\nContent-Length: 4\r\n"), 0);
+    assert_true(fw_h1_conn_in_headers(f.conn));
+    assert_int_equal(feed_str(&f, "\r\nab"), 0);
+    assert_false(fw_h1_conn_in_headers(f.conn)); /* body phase */
+    assert_true(fw_h1_conn_mid_request(f.conn));
+    assert_int_equal(feed_str(&f, "cd"), 0);
+    assert_false(fw_h1_conn_in_headers(f.conn));
+    assert_false(fw_h1_conn_mid_request(f.conn));
+    assert_int_equal(feed_str(&f, "G"), 0); /* the next request begins */
+    assert_true(fw_h1_conn_in_headers(f.conn));
+    fx_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_get_keep_alive),
+        cmocka_unit_test(test_body_budget),
+        cmocka_unit_test(test_in_headers),
         cmocka_unit_test(test_post_split_everywhere),
         cmocka_unit_test(test_chunked_body),
         cmocka_unit_test(test_pipelined_in_order),

@@ -15,6 +15,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include "flywheel/h2.h"
+#include "flywheel/membudget.h"
 
 #define MAX_STREAMS 32
 
@@ -28,6 +29,8 @@ typedef struct seen_req {
     char te[32];
     size_t body_len;
     bool body_too_large;
+    bool over_budget;
+    size_t held_at_dispatch; /* *budget_held when the handler ran */
     int http_major;
 } seen_req;
 
@@ -66,9 +69,17 @@ static void srv_handle(void *ctx, const fw_http_request *req, fw_http_response *
         copy_str(r->te, sizeof r->te, req->te);
         r->body_len = req->body_len;
         r->body_too_large = req->body_too_large;
+        r->over_budget = req->over_budget;
+        r->held_at_dispatch = req->budget_held ? req->budget_held->bytes : 0;
         r->http_major = req->http_major;
     }
     sc->n++;
+    if (req->over_budget) {
+        resp->status = 503;
+        resp->content_type = "text/plain";
+        assert_int_equal(fw_buf_append_str(&resp->body, "busy"), 0);
+        return;
+    }
     if (fw_str_eq(req->path, "/grpc")) {
         resp->status = 200;
         resp->grpc = true;
@@ -319,7 +330,7 @@ typedef struct fixture {
 static void fx_open(fixture *f, size_t max_body, uint32_t max_header_list)
 {
     memset(f, 0, sizeof *f);
-    f->handler = (fw_http_handler){srv_handle, &f->sc, max_body, 1u << 20};
+    f->handler = (fw_http_handler){srv_handle, &f->sc, max_body, 1u << 20, NULL};
     fw_h2_limits lim = {.max_concurrent_streams = 16, .max_header_list = max_header_list};
     f->srv = fw_h2_conn_new(&f->handler, &lim, false);
     assert_non_null(f->srv);
@@ -445,8 +456,9 @@ static void test_body_too_large(void **state)
     fx_open(&f, 16, 0);
     uint8_t big[64];
     memset(big, 'z', sizeof big);
-    /* The client keeps the stream open after 40 bytes: the server answers
-     * 413 and then resets the stream with NO_ERROR. */
+    /* The client pauses after 40 bytes: the server answers 413 at once
+     * and drops the rest of the body as it comes, without a reset (gRPC
+     * clients turn an early RST_STREAM into an error nobody retries). */
     body_src b = {big, sizeof big, 0, 40};
     cli_stream *s = cli_request(&f.cl, "POST", "/big", "application/x-protobuf", &b);
     pump(&f.cl, f.srv);
@@ -455,11 +467,16 @@ static void test_body_too_large(void **state)
     assert_int_equal(f.sc.req[0].body_len, 0);
     assert_int_equal(s->status, 413);
     assert_memory_equal(s->body, "too large", 9);
+    assert_false(s->closed); /* the client is still sending */
+    b.hold_at = 0;
+    assert_int_equal(nghttp2_session_resume_data(f.cl.session, s->id), 0);
+    pump(&f.cl, f.srv);
     assert_true(s->closed);
     assert_int_equal(s->close_code, NGHTTP2_NO_ERROR);
+    assert_int_equal(f.sc.n, 1); /* the handler ran once */
     const fw_h2_stats *st = fw_h2_conn_stats(f.srv);
     assert_int_equal(st->too_large, 1);
-    assert_int_equal(st->resets_sent, 1);
+    assert_int_equal(st->resets_sent, 0);
     assert_int_equal(fw_h2_conn_active_streams(f.srv), 0);
 
     /* The connection keeps serving other streams. */
@@ -468,6 +485,79 @@ static void test_body_too_large(void **state)
     pump(&f.cl, f.srv);
     assert_int_equal(s2->status, 200);
     assert_memory_equal(s2->body, "/after:ok", 9);
+    assert_false(fw_h2_conn_want_close(f.srv));
+    fx_close(&f);
+}
+
+/* Stream bodies are reserved in the handler's budget: past it (with
+ * memory held elsewhere) the stream is answered 503 at once and reset with
+ * NO_ERROR, the reservation is given back, other streams go on. */
+static void test_body_budget(void **state)
+{
+    (void)state;
+    fixture f;
+    fx_open(&f, 64u * 1024u, 0);
+    fw_membudget b;
+    fw_membudget_init(&b, 8u * 1024u);
+    f.handler.budget = &b;
+    fw_membudget_hold other = {0, false};
+    assert_true(fw_membudget_reserve(&b, 100, &other));
+
+    static uint8_t big[20000];
+    memset(big, 'q', sizeof big);
+    body_src src = {big, sizeof big, 0, 0};
+    cli_stream *s = cli_request(&f.cl, "POST", "/big", "application/x-protobuf", &src);
+    pump(&f.cl, f.srv);
+    assert_int_equal(f.sc.n, 1);
+    assert_true(f.sc.req[0].over_budget);
+    assert_int_equal(f.sc.req[0].body_len, 0);
+    assert_int_equal(s->status, 503);
+    assert_true(s->closed);
+    assert_int_equal(fw_membudget_used(&b), 100);
+    assert_true(fw_membudget_refused(&b) >= 1);
+
+    body_src small = {(const uint8_t *)"hello", 5, 0, 0};
+    cli_stream *s2 = cli_request(&f.cl, "POST", "/small", "text/plain", &small);
+    pump(&f.cl, f.srv);
+    assert_int_equal(s2->status, 200);
+    assert_memory_equal(s2->body, "/small:hello", 12);
+    assert_true(f.sc.req[1].held_at_dispatch >= 5);
+    assert_int_equal(fw_membudget_used(&b), 100);
+    assert_false(fw_h2_conn_want_close(f.srv));
+
+    /* Alone, the big body is admitted. */
+    fw_membudget_release(&b, &other);
+    body_src again = {big, sizeof big, 0, 0};
+    cli_stream *s3 = cli_request(&f.cl, "POST", "/sink", "application/x-protobuf", &again);
+    pump(&f.cl, f.srv);
+    assert_int_equal(s3->status, 200);
+    assert_memory_equal(s3->body, "20000", 5);
+    assert_int_equal(fw_membudget_used(&b), 0);
+    assert_true(fw_membudget_peak(&b) >= sizeof big);
+    fx_close(&f);
+}
+
+/* An early-answered stream whose client keeps sending far past the limit
+ * (more than H2_DISCARD_MIN dropped) is reset with NO_ERROR after the
+ * answer; the connection goes on. */
+static void test_discard_limit(void **state)
+{
+    (void)state;
+    fixture f;
+    fx_open(&f, 16, 0);
+    static uint8_t flood[3u << 20];
+    memset(flood, 'f', sizeof flood);
+    body_src b = {flood, sizeof flood, 0, 0};
+    cli_stream *s = cli_request(&f.cl, "POST", "/flood", "application/x-protobuf", &b);
+    pump(&f.cl, f.srv);
+    assert_int_equal(s->status, 413);
+    assert_true(s->closed);
+    assert_int_equal(s->close_code, NGHTTP2_NO_ERROR);
+    assert_int_equal(fw_h2_conn_stats(f.srv)->resets_sent, 1);
+    body_src small = {(const uint8_t *)"ok", 2, 0, 0};
+    cli_stream *s2 = cli_request(&f.cl, "POST", "/after", "text/plain", &small);
+    pump(&f.cl, f.srv);
+    assert_int_equal(s2->status, 200);
     assert_false(fw_h2_conn_want_close(f.srv));
     fx_close(&f);
 }
@@ -494,7 +584,13 @@ static void test_content_length_too_large(void **state)
     assert_int_equal(f.sc.n, 1);
     assert_true(f.sc.req[0].body_too_large);
     assert_int_equal(s->status, 413);
+    assert_false(s->closed); /* answered; the rest of the body is dropped */
+    b.hold_at = 0;
+    assert_int_equal(nghttp2_session_resume_data(f.cl.session, s->id), 0);
+    pump(&f.cl, f.srv);
     assert_true(s->closed);
+    assert_int_equal(s->close_code, NGHTTP2_NO_ERROR);
+    assert_int_equal(f.sc.n, 1);
     fx_close(&f);
 }
 
@@ -645,6 +741,8 @@ int main(void)
         cmocka_unit_test(test_grpc_trailers),
         cmocka_unit_test(test_concurrent_streams),
         cmocka_unit_test(test_body_too_large),
+        cmocka_unit_test(test_discard_limit),
+        cmocka_unit_test(test_body_budget),
         cmocka_unit_test(test_content_length_too_large),
         cmocka_unit_test(test_header_list_too_large),
         cmocka_unit_test(test_goaway_shutdown),

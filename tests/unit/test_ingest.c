@@ -17,6 +17,7 @@
 #include "flywheel/grpc.h"
 #include "flywheel/gzip.h"
 #include "flywheel/ingest.h"
+#include "flywheel/membudget.h"
 #include "flywheel/pipeline.h"
 #include "flywheel/stats.h"
 #include "flywheel/store.h"
@@ -26,7 +27,6 @@
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb-c.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 
-#include "../../collector/ingest/ingest_internal.h"
 
 #define TRACE_PATH   "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 #define LOGS_PATH    "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
@@ -1011,8 +1011,11 @@ static void test_overload(void **state)
 static void test_inflight_limit(void **state)
 {
     fixture *f = *state;
+    fw_membudget budget;
+    fw_membudget_init(&budget, 256u * 1024u);
     fw_ingest_config ic = {.http_max_body = MAX_MSG, .grpc_max_msg = MAX_MSG, .retry_after_s = 7,
-                           .inflight_limit = 256u * 1024u};
+                           .budget = &budget};
+    fw_membudget_hold other = {0, false}; /* as if another request held memory */
     fw_ingest *in = NULL;
     assert_int_equal(fw_ingest_new(&ic, f->pipeline, &f->stats, &in), 0);
     fw_http_handler http = fw_ingest_http_handler(in), grpc = fw_ingest_grpc_handler(in);
@@ -1030,11 +1033,13 @@ static void test_inflight_limit(void **state)
     call(&http, &req, &resp);
     assert_int_equal(resp.status, 200);
     fw_http_response_free(&resp);
-    assert_int_equal(fw__ingest_test_inflight(in), 0);
+    assert_int_equal(fw_membudget_used(&budget), 0);
     assert_int_equal(spans_stored(f, 50), 2);
 
     /* Another request holds most of the budget: 503 / UNAVAILABLE. */
-    assert_int_equal(fw__ingest_test_reserve(in, 200u * 1024u), 200u * 1024u);
+    /* (a request decoding: only one request may pass the limit at once) */
+    assert_true(fw_membudget_reserve_decode(&budget, 200u * 1024u, &other));
+    assert_int_equal(fw_membudget_used(&budget), 200u * 1024u);
     call(&http, &req, &resp);
     assert_int_equal(resp.status, 503);
     assert_string_equal(header(&resp, "retry-after"), "7");
@@ -1053,7 +1058,7 @@ static void test_inflight_limit(void **state)
     assert_true(retry);
     fw_http_response_free(&resp);
     /* Refusals released what they had reserved. */
-    assert_int_equal(fw__ingest_test_inflight(in), 200u * 1024u);
+    assert_int_equal(fw_membudget_used(&budget), 200u * 1024u);
     assert_int_equal(
         fw_stats_get(
             &f->stats.requests_rejected[FW_SIGNAL_TRACES][FW_PROTO_GRPC][FW_REJECT_OVERLOAD]),
@@ -1065,17 +1070,17 @@ static void test_inflight_limit(void **state)
     assert_int_equal(spans_stored(f, 50), 2);
 
     /* Released: the same exports succeed. */
-    assert_int_equal(fw__ingest_test_release(in, 200u * 1024u), 0);
+    fw_membudget_release(&budget, &other);
+    assert_int_equal(fw_membudget_used(&budget), 0);
     call(&http, &req, &resp);
     assert_int_equal(resp.status, 200);
     fw_http_response_free(&resp);
     call(&grpc, &g, &resp);
     assert_int_equal(resp.grpc_status, FW_GRPC_OK);
     fw_http_response_free(&resp);
-    assert_int_equal(fw__ingest_test_inflight(in), 0);
+    assert_int_equal(fw_membudget_used(&budget), 0);
 
-    /* Limit 0 (the fixture's ingest): a held reservation changes nothing. */
-    (void)fw__ingest_test_reserve(f->ingest, SIZE_MAX / 2);
+    /* No budget (the fixture's ingest): nothing is refused. */
     call(&f->http, &req, &resp);
     assert_int_equal(resp.status, 200);
     fw_http_response_free(&resp);
@@ -1083,13 +1088,80 @@ static void test_inflight_limit(void **state)
     call(&f->grpc, &g, &resp);
     assert_int_equal(resp.grpc_status, FW_GRPC_OK);
     fw_http_response_free(&resp);
-    (void)fw__ingest_test_release(f->ingest, SIZE_MAX / 2);
     assert_int_equal(
         fw_stats_get(
             &f->stats.requests_rejected[FW_SIGNAL_TRACES][FW_PROTO_GRPC][FW_REJECT_OVERLOAD]),
         1);
 
     fw_buf_free(&framed);
+    free(body);
+    fw_ingest_free(in);
+}
+
+/* The cores hand over their reservation (budget_held) and over_budget. */
+static void test_core_budget(void **state)
+{
+    fixture *f = *state;
+    fw_membudget budget;
+    fw_membudget_init(&budget, 256u * 1024u);
+    fw_ingest_config ic = {.http_max_body = MAX_MSG, .grpc_max_msg = MAX_MSG, .retry_after_s = 7,
+                           .budget = &budget};
+    fw_ingest *in = NULL;
+    assert_int_equal(fw_ingest_new(&ic, f->pipeline, &f->stats, &in), 0);
+    fw_http_handler http = fw_ingest_http_handler(in), grpc = fw_ingest_grpc_handler(in);
+    assert_ptr_equal(http.budget, &budget);
+    assert_ptr_equal(grpc.budget, &budget);
+    size_t len;
+    uint8_t *body = traces_pb(60, 2, 7, &len);
+    fw_http_response resp;
+    char msg[256];
+    bool retry;
+
+    /* The core already holds 250 KiB for this request's body: the arena
+     * still fits because nobody else holds memory, and the handler adds to
+     * the core's reservation (the core releases it, not the handler). */
+    fw_membudget_hold core_held = {0, false};
+    assert_true(fw_membudget_reserve(&budget, 250u * 1024u, &core_held));
+    fw_http_request req = http_req("/v1/traces", "application/x-protobuf", body, len);
+    req.budget_held = &core_held;
+    call(&http, &req, &resp);
+    assert_int_equal(resp.status, 200);
+    fw_http_response_free(&resp);
+    assert_true(core_held.bytes > 250u * 1024u);
+    assert_true(core_held.decoding);
+    assert_int_equal(fw_membudget_used(&budget), core_held.bytes);
+    fw_membudget_release(&budget, &core_held);
+    assert_int_equal(fw_membudget_used(&budget), 0);
+    assert_int_equal(spans_stored(f, 60), 2);
+
+    /* The core could not buffer the body: 503 / UNAVAILABLE, retryable,
+     * counted as overload, nothing stored. */
+    uint64_t before = fw_stats_get(
+        &f->stats.requests_rejected[FW_SIGNAL_TRACES][FW_PROTO_HTTP_PROTOBUF][FW_REJECT_OVERLOAD]);
+    fw_http_request over = http_req("/v1/traces", "application/x-protobuf", NULL, 0);
+    over.over_budget = true;
+    call(&http, &over, &resp);
+    assert_int_equal(resp.status, 503);
+    assert_string_equal(header(&resp, "retry-after"), "7");
+    assert_int_equal(status_pb(resp.body.data, resp.body.len, msg, sizeof msg, &retry), 14);
+    assert_true(retry);
+    fw_http_response_free(&resp);
+    assert_int_equal(fw_stats_get(&f->stats.requests_rejected[FW_SIGNAL_TRACES]
+                                                             [FW_PROTO_HTTP_PROTOBUF]
+                                                             [FW_REJECT_OVERLOAD]),
+                     before + 1);
+    fw_http_request g = grpc_req(TRACE_PATH, NULL);
+    g.over_budget = true;
+    call(&grpc, &g, &resp);
+    assert_true(resp.grpc);
+    assert_int_equal(resp.grpc_status, FW_GRPC_UNAVAILABLE);
+    assert_int_equal(
+        status_pb(resp.grpc_details.data, resp.grpc_details.len, msg, sizeof msg, &retry), 14);
+    assert_true(retry);
+    fw_http_response_free(&resp);
+    assert_int_equal(fw_membudget_used(&budget), 0);
+    assert_int_equal(spans_stored(f, 60), 2);
+
     free(body);
     fw_ingest_free(in);
 }
@@ -1225,6 +1297,7 @@ int main(void)
         T(test_grpc_resource_exhausted),
         cmocka_unit_test_setup_teardown(test_overload, fixture_setup_tiny, fixture_teardown),
         T(test_inflight_limit),
+        T(test_core_budget),
         T(test_new_rejects_bad_config),
         T(test_auth),
     };

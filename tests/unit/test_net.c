@@ -58,7 +58,7 @@ static void echo_handle(void *ctx, const fw_http_request *req, fw_http_response 
 
 static fw_http_handler echo_handler(echo_ctx *e)
 {
-    fw_http_handler h = {echo_handle, e, 1u << 20, 1u << 20};
+    fw_http_handler h = {echo_handle, e, 1u << 20, 1u << 20, NULL};
     return h;
 }
 
