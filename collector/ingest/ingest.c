@@ -149,6 +149,7 @@ static int export_traces(fw_ingest *in, fw_protocol proto, fw_otlp_encoding enc,
         return rv;
     }
     if ((rv = wal_log(in, FW_WAL_TRACES, proto, p, n, now_ns, o)) != 0) return rv;
+    batch.replay = o->replay;
     rv = fw_pipeline_push_spans(in->pipeline, proto, &batch, now_ns);
     if (rv) {
         push_failed(in, o);
@@ -173,6 +174,7 @@ static int export_logs(fw_ingest *in, fw_protocol proto, fw_otlp_encoding enc, c
         return rv;
     }
     if ((rv = wal_log(in, FW_WAL_LOGS, proto, p, n, now_ns, o)) != 0) return rv;
+    batch.replay = o->replay;
     rv = fw_pipeline_push_logs(in->pipeline, proto, &batch, now_ns);
     if (rv) {
         push_failed(in, o);

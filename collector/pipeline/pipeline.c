@@ -357,7 +357,12 @@ out:
 int fw_pipeline_push_spans(fw_pipeline *p, fw_protocol proto, fw_span_batch *batch,
                            uint64_t now_ns)
 {
+    fw_stats scratch; /* replayed records are counted here, i.e. not at all */
     fw_stats *st = p->stats;
+    if (batch->replay) {
+        fw_stats_init(&scratch);
+        st = &scratch;
+    }
     if ((unsigned)proto >= FW_PROTO__COUNT)
         return FW_ERR_INVALID;
     /* What the decoder refused arrives counted in |rejected|: bad ids. */
@@ -399,7 +404,12 @@ int fw_pipeline_push_spans(fw_pipeline *p, fw_protocol proto, fw_span_batch *bat
 int fw_pipeline_push_logs(fw_pipeline *p, fw_protocol proto, fw_log_batch *batch,
                           uint64_t now_ns)
 {
+    fw_stats scratch; /* replayed records are counted here, i.e. not at all */
     fw_stats *st = p->stats;
+    if (batch->replay) {
+        fw_stats_init(&scratch);
+        st = &scratch;
+    }
     if ((unsigned)proto >= FW_PROTO__COUNT)
         return FW_ERR_INVALID;
     if (batch->rejected)

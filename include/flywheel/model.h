@@ -166,6 +166,9 @@ typedef struct fw_span_batch {
     size_t n;
     size_t rejected;
     const char *reject_reason; /* static string; NULL when rejected == 0 */
+    /* Replayed from the write-ahead log at start: the process that accepted
+     * these counted them; the pipeline does not count them again. */
+    bool replay;
 } fw_span_batch;
 
 typedef struct fw_log_batch {
@@ -173,6 +176,7 @@ typedef struct fw_log_batch {
     size_t n;
     size_t rejected;
     const char *reject_reason;
+    bool replay; /* as fw_span_batch.replay */
 } fw_log_batch;
 
 /* Lowercase hex of |n| bytes into |out| (2n+1 bytes, NUL-terminated). */

@@ -21,6 +21,7 @@
 #include "flywheel/pipeline.h"
 #include "flywheel/stats.h"
 #include "flywheel/store.h"
+#include "flywheel/wal.h"
 
 #include "google/rpc/error_details.pb-c.h"
 #include "google/rpc/status.pb-c.h"
@@ -1006,6 +1007,36 @@ static void test_overload(void **state)
     free(body);
 }
 
+/* A write-ahead log record replayed at start goes through decode and the
+ * pipeline (its spans are queryable again) but is not counted as accepted
+ * again: the process that acknowledged it did. */
+static void test_replay_not_counted(void **state)
+{
+    fixture *f = *state;
+    size_t len;
+    uint8_t *body = traces_pb(77, 4, 99, &len);
+    uint64_t before = fw_stats_get(&f->stats.accepted[FW_SIGNAL_TRACES][FW_PROTO_GRPC]);
+    uint64_t requests = fw_stats_get(&f->stats.requests[FW_SIGNAL_TRACES][FW_PROTO_GRPC]);
+    fw_wal_record rec = {.type = FW_WAL_TRACES, .protocol = FW_PROTO_GRPC,
+                         .arrival_ns = 0, .payload = body, .len = len};
+    assert_int_equal(fw_ingest_replay(f->ingest, &rec), 0);
+    assert_int_equal(spans_stored(f, 77), 4);
+    assert_int_equal(fw_stats_get(&f->stats.accepted[FW_SIGNAL_TRACES][FW_PROTO_GRPC]), before);
+    assert_int_equal(fw_stats_get(&f->stats.requests[FW_SIGNAL_TRACES][FW_PROTO_GRPC]), requests);
+
+    /* The same payload exported live is counted. */
+    fw_buf framed;
+    frame(body, len, false, &framed);
+    fw_http_request g = grpc_req(TRACE_PATH, &framed);
+    fw_http_response resp;
+    call(&f->grpc, &g, &resp);
+    assert_int_equal(resp.grpc_status, FW_GRPC_OK);
+    fw_http_response_free(&resp);
+    assert_int_equal(fw_stats_get(&f->stats.accepted[FW_SIGNAL_TRACES][FW_PROTO_GRPC]), before + 4);
+    fw_buf_free(&framed);
+    free(body);
+}
+
 /* ---- in-flight decode memory budget ---- */
 
 static void test_inflight_limit(void **state)
@@ -1296,6 +1327,7 @@ int main(void)
         T(test_grpc_invalid_argument),
         T(test_grpc_resource_exhausted),
         cmocka_unit_test_setup_teardown(test_overload, fixture_setup_tiny, fixture_teardown),
+        T(test_replay_not_counted),
         T(test_inflight_limit),
         T(test_core_budget),
         T(test_new_rejects_bad_config),

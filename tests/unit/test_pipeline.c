@@ -75,7 +75,7 @@ static void test_spans_retention_and_invalid(void **state)
     setup_with(&f, 0);
     fw_span spans[4] = {span_at(1, NOW - 10 * SEC), span_at(2, NOW - RETENTION - SEC),
                         span_at(3, NOW - RETENTION + SEC), span_at(4, 5000)};
-    fw_span_batch b = {spans, 4, 2, "invalid trace id"};
+    fw_span_batch b = {spans, 4, 2, "invalid trace id", false};
     assert_int_equal(fw_pipeline_push_spans(f.p, FW_PROTO_HTTP_JSON, &b, NOW), 0);
 
     assert_int_equal(b.n, 2);
@@ -98,7 +98,7 @@ static void test_spans_retention_and_invalid(void **state)
 
     /* The reason is set when the decoder rejected nothing. */
     fw_span old[1] = {span_at(9, NOW - RETENTION - 1)};
-    fw_span_batch b2 = {old, 1, 0, NULL};
+    fw_span_batch b2 = {old, 1, 0, NULL, false};
     assert_int_equal(fw_pipeline_push_spans(f.p, FW_PROTO_GRPC, &b2, NOW), 0);
     assert_int_equal(b2.n, 0);
     assert_int_equal(b2.rejected, 1);
@@ -120,7 +120,7 @@ static void test_spans_accepted_per_protocol(void **state)
         for (unsigned i = 0; i < 3; i++)
             spans[i] = span_at((unsigned)proto * 10u + i, NOW);
         size_t n = (size_t)proto + 1u;
-        fw_span_batch b = {spans, n, 0, NULL};
+        fw_span_batch b = {spans, n, 0, NULL, false};
         assert_int_equal(fw_pipeline_push_spans(f.p, (fw_protocol)proto, &b, NOW), 0);
         assert_int_equal(b.rejected, 0);
         assert_null(b.reject_reason);
@@ -144,7 +144,7 @@ static void test_logs_retention(void **state)
         log_at(0, 0),                        /* no time at all: accepted */
         log_at(0, NOW - SEC),
     };
-    fw_log_batch b = {recs, 5, 1, NULL};
+    fw_log_batch b = {recs, 5, 1, NULL, false};
     assert_int_equal(fw_pipeline_push_logs(f.p, FW_PROTO_HTTP_PROTOBUF, &b, NOW), 0);
     assert_int_equal(b.n, 3);
     assert_int_equal(b.rejected, 3);
@@ -168,7 +168,7 @@ static void test_overload(void **state)
     fixture f;
     setup_with(&f, 64); /* far less than one record: the store refuses everything */
     fw_span spans[2] = {span_at(1, NOW), span_at(2, NOW - RETENTION - SEC)};
-    fw_span_batch b = {spans, 2, 0, NULL};
+    fw_span_batch b = {spans, 2, 0, NULL, false};
     assert_int_equal(fw_pipeline_push_spans(f.p, FW_PROTO_GRPC, &b, NOW), FW_ERR_OVERLOAD);
     fw_stats *st = &f.stats;
     assert_int_equal(
@@ -178,7 +178,7 @@ static void test_overload(void **state)
     assert_int_equal(fw_stats_get(&st->accepted[FW_SIGNAL_TRACES][FW_PROTO_GRPC]), 0);
 
     fw_log_record recs[3] = {log_at(NOW, 0), log_at(NOW, 0), log_at(NOW, 0)};
-    fw_log_batch lb = {recs, 3, 0, NULL};
+    fw_log_batch lb = {recs, 3, 0, NULL, false};
     assert_int_equal(fw_pipeline_push_logs(f.p, FW_PROTO_HTTP_JSON, &lb, NOW), FW_ERR_OVERLOAD);
     assert_int_equal(
         fw_stats_get(&st->rejected[FW_SIGNAL_LOGS][FW_PROTO_HTTP_JSON][FW_REJECT_OVERLOAD]), 3);
