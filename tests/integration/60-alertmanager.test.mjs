@@ -23,9 +23,8 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
-import { startServer, makeTempDir, flywheelBin } from './helpers/server.mjs';
+import { startServer, makeTempDir, flywheelBin, freePort } from './helpers/server.mjs';
 import { apiGetJson, httpRequest } from './helpers/http.mjs';
 import { postJson } from './helpers/evidence.mjs';
 
@@ -39,19 +38,6 @@ const ALERTNAME = 'CheckoutErrorRateHigh';
 const SERVICE = 'checkout';
 const fmt = (o) => JSON.stringify(o);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-// A free TCP port on 127.0.0.1 (bind 0, read it, close).
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function amRequest(am, method, path, body) {
   const payload = body === undefined ? undefined : JSON.stringify(body);

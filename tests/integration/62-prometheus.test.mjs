@@ -46,10 +46,9 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startServer, makeTempDir, flywheelBin } from './helpers/server.mjs';
+import { startServer, makeTempDir, flywheelBin, freePort } from './helpers/server.mjs';
 import { apiGetJson, httpRequest } from './helpers/http.mjs';
 
 const PROMETHEUS = '/usr/bin/prometheus';
@@ -78,19 +77,6 @@ const RANGE = '15s';
 const FOR = '5s';
 const fmt = (o) => JSON.stringify(o);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-// A free TCP port on 127.0.0.1 (bind 0, read it, close).
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.unref();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-}
 
 // ---- the shipped files, transformed --------------------------------------
 

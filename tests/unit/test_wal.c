@@ -475,16 +475,18 @@ static void test_concurrent(void **state)
 }
 
 /* A write that fails (here: over RLIMIT_FSIZE, as a full disk would) is
- * refused, leaves no partial record, and appends recover afterwards. */
-static void test_write_error_recovers(void **state)
+ * refused, leaves no partial record, and appends recover afterwards; under
+ * "always" (|always|) too, where only the failing appender is refused. */
+static fw_wal *open_always(const char *dir, uint64_t seg, seen *s);
+
+static void check_write_error_recovers(bool always)
 {
-    (void)state;
     char dir[64];
     seen *s = calloc(1, sizeof *s);
     static uint8_t big[8192];
     struct rlimit old, lim;
     tmpdir(dir, sizeof dir);
-    fw_wal *w = reopen(dir, 1 << 20, s);
+    fw_wal *w = always ? open_always(dir, 1 << 20, s) : reopen(dir, 1 << 20, s);
     append_str(w, FW_WAL_TRACES, "before", now_ns());
     signal(SIGXFSZ, SIG_IGN);
     assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
@@ -507,6 +509,12 @@ static void test_write_error_recovers(void **state)
     fw_wal_close(w);
     rm_rf(dir);
     free(s);
+}
+
+static void test_write_error_recovers(void **state)
+{
+    (void)state;
+    check_write_error_recovers(false);
 }
 
 static fw_wal *open_always(const char *dir, uint64_t seg, seen *s)
@@ -822,37 +830,10 @@ static void test_always_rotation_fsync_failure(void **state)
     free(s);
 }
 
-/* The RLIMIT_FSIZE write failure of test_write_error_recovers, under
- * "always": only the failing appender is refused. */
 static void test_always_write_error_recovers(void **state)
 {
     (void)state;
-    char dir[64];
-    seen *s = calloc(1, sizeof *s);
-    static uint8_t big[8192];
-    struct rlimit old, lim;
-    tmpdir(dir, sizeof dir);
-    fw_wal *w = open_always(dir, 1 << 20, s);
-    append_str(w, FW_WAL_TRACES, "before", now_ns());
-    signal(SIGXFSZ, SIG_IGN);
-    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
-    lim = old;
-    lim.rlim_cur = 4096;
-    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
-    int rv = fw_wal_append(w, FW_WAL_TRACES, 1, now_ns(), big, sizeof big);
-    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
-    assert_int_equal(rv, FW_ERR_IO);
-    fw_wal_stats st;
-    fw_wal_stats_get(w, &st);
-    assert_int_equal(st.write_errors, 1);
-    append_str(w, FW_WAL_TRACES, "after", now_ns());
-    fw_wal_close(w);
-    w = reopen(dir, 1 << 20, s);
-    assert_int_equal(s->n, 2);
-    assert_memory_equal(s->rec[1].payload, "after", 5);
-    fw_wal_close(w);
-    rm_rf(dir);
-    free(s);
+    check_write_error_recovers(true);
 }
 
 static void test_scan_rejects(void **state)

@@ -1,19 +1,34 @@
 // helpers/server.mjs - starts the real flywheel binary on free ports for one
 // test file, waits until it is ready (startup lines, then GET /readyz == 200,
 // both bounded), and stops it with SIGTERM, checking that it exits 0.
-// Also makes a throw-away self-signed certificate with the openssl CLI.
+// Also makes a throw-away self-signed certificate with the openssl CLI, and
+// finds free ports for the other programs a test runs (Alertmanager, ...).
 
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import http from 'node:http';
+import { createServer } from 'node:net';
 import https from 'node:https';
 import readline from 'node:readline';
 
 const STARTUP_TIMEOUT_MS = 20000;
 const READY_TIMEOUT_MS = 20000;
 const STOP_TIMEOUT_MS = 20000;
+
+// A free TCP port on 127.0.0.1 (bind 0, read it, close).
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.unref();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
 
 export function flywheelBin() {
   const bin = process.env.FLYWHEEL_BIN;
