@@ -162,6 +162,7 @@ typedef struct eng_span {
     bool fault, throttled, exc_event, status_error;
     bool has_child, child_fault; /* set by link_trace */
     double kids_us;              /* summed durations of its children */
+    int32_t remote;              /* a call's child server span in another service, or -1 */
     uint64_t start, end;
     char service[ENG_NAME], op[ENG_NAME], dep[ENG_NAME], exc[ENG_NAME], version[64],
         instance[ENG_NAME];
@@ -199,6 +200,10 @@ typedef struct eng_group {
 
 typedef struct self_key {
     char service[ENG_NAME], dep[ENG_NAME];
+    /* transit time of calls INTO |service|: a caller's client span less the
+     * callee's server span (network, connection set-up, queueing before the
+     * callee's handler runs), not the callee's own processing */
+    bool transit;
     double self_us[2]; /* summed over the traces of [0] baseline, [1] slow */
     size_t n_ex;
     uint8_t ex[ENG_EXAMPLES][FW_TRACE_ID_LEN];
@@ -246,6 +251,10 @@ typedef struct eng {
     const fw_inv_request *req;
     fw_throttle_rules *rules;
     uint64_t from, to, onset;
+    /* Start of the first step with requests (>= from): a server that has
+     * just started, or a service that has just appeared, has no data
+     * before it, which is not a lack of traffic. */
+    uint64_t data_from;
     bool err_onset, lat_onset;
     bool lat_typical; /* the latency change is in the median, not the tail */
     fw__cp_result cp_err, cp_lat;
@@ -374,6 +383,13 @@ static bool read_series(eng *e, series *s)
 static void find_onset(eng *e, series *s, bool have)
 {
     e->onset = 0;
+    e->data_from = e->from;
+    for (size_t i = 0; have && i < s->n; i++) {
+        if (s->req[i] > 0.0) {
+            e->data_from = e->from + (uint64_t)i * s->step;
+            break;
+        }
+    }
     if (have) {
         double x[ENG_MAX_STEPS], l[ENG_MAX_STEPS], m[ENG_MAX_STEPS];
         for (size_t i = 0; i < s->n; i++) {
@@ -607,6 +623,7 @@ static void link_trace(eng_trace *t)
         eng_span *s = &t->spans[i];
         s->has_child = s->child_fault = false;
         s->kids_us = 0.0;
+        s->remote = -1;
         uint64_t h;
         memcpy(&h, s->span_id, sizeof h);
         size_t k = (size_t)((h * 0x9E3779B97F4A7C15ull) >> 40) % ENG_LINK_SLOTS;
@@ -626,6 +643,10 @@ static void link_trace(eng_trace *t)
             p->has_child = true;
             if (c->fault) p->child_fault = true;
             p->kids_us += (double)(c->end - c->start) / 1000.0;
+            if ((p->kind == FW_SPAN_KIND_CLIENT || p->kind == FW_SPAN_KIND_PRODUCER) &&
+                (c->kind == FW_SPAN_KIND_SERVER || c->kind == FW_SPAN_KIND_CONSUMER) &&
+                strcmp(p->service, c->service) != 0)
+                p->remote = (int32_t)i;
         }
     }
 }
@@ -849,21 +870,29 @@ out:
 
 /* ---- 4. latency origin ------------------------------------------------ */
 
-static self_key *self_get(eng *e, const char *svc, const char *dep)
+static self_key *self_get(eng *e, const char *svc, const char *dep, bool transit)
 {
     for (size_t i = 0; i < e->n_self; i++)
-        if (!strcmp(e->self[i].service, svc) && !strcmp(e->self[i].dep, dep)) return &e->self[i];
+        if (!strcmp(e->self[i].service, svc) && !strcmp(e->self[i].dep, dep) &&
+            e->self[i].transit == transit)
+            return &e->self[i];
     if (e->n_self >= ENG_MAX_SELF) return NULL;
     self_key *k = &e->self[e->n_self++];
     memset(k, 0, sizeof *k);
     copy_cstr(k->service, ENG_NAME, svc);
     copy_cstr(k->dep, ENG_NAME, dep);
+    k->transit = transit;
     return k;
 }
 
 /* Exclusive time of each span of the loaded trace (its duration less the
  * union of its children, approximated by their clipped sum), by service,
- * or by dependency for a call with no child span. */
+ * or by dependency for a call with no child span. The exclusive time of a
+ * call answered by a server span of another service is the call's transit
+ * (client span less server span: the network both ways, connecting,
+ * queueing in front of the callee's handler); it is kept apart, on the
+ * callee, since it is neither the caller's work nor the callee's code (the
+ * same gap, measured on two hosts' clocks, is immune to their skew). */
 static void self_times(eng *e, const uint8_t *tid, int which)
 {
     eng_trace *t = &e->trace;
@@ -874,7 +903,10 @@ static void self_times(eng *e, const uint8_t *tid, int which)
         double self = dur - s->kids_us;
         if (self < 0.0) self = 0.0;
         bool call = s->kind == FW_SPAN_KIND_CLIENT || s->kind == FW_SPAN_KIND_PRODUCER;
-        self_key *k = self_get(e, s->service, call && !has_child ? callee_name(e, s) : "");
+        self_key *k = call && s->remote >= 0
+                          ? self_get(e, t->spans[s->remote].service, "", true)
+                          : self_get(e, s->service, call && !has_child ? callee_name(e, s) : "",
+                                     false);
         if (!k) continue;
         k->self_us[which] += self;
         if (which == 1 && k->n_ex < ENG_EXAMPLES && self > 0.0) {
@@ -1176,6 +1208,18 @@ static void hyp_from_group(eng *e, eng_group *g)
     if (explained < 0.02) return;
     double rw = group_rate(e, g, 1), rb = group_rate(e, g, 0);
     double novelty = rw > 0.0 ? clamp01(1.0 - rb / rw) : 0.0;
+    /* A handful of failures is no change: the group's share of the
+     * requests since the onset must stand out from its baseline share (two-
+     * proportion z over the entry requests, both sides counted in
+     * requests, one failure since the onset set aside as what chance alone
+     * brings); under z 3 its novelty shrinks in proportion, so that a stray
+     * background error that happens to fall after the onset (none walked
+     * before it) does not read as new. */
+    if (e->req_w > 0.0 && e->req_b > 0.0 && e->req_w >= e->fail_w && e->req_b >= e->fail_b) {
+        double fa = rw * e->req_w - 1.0;
+        double z = fw__engine_rate_z(fa > 0.0 ? fa : 0.0, e->req_w, rb * e->req_b, e->req_b);
+        novelty *= clamp01(z / 3.0);
+    }
     bool throttled = g->throttled[1] * 2 > g->traces[1];
     int cause = throttled ? C_THROTTLING : g->dep[0] ? C_DEPENDENCY : C_CODE;
     eng_hyp *h = hyp_new(e, cause);
@@ -1266,6 +1310,20 @@ static void hyp_from_group(eng *e, eng_group *g)
                     "requests against %.1f%% on the other instances.",
                     ic, n_inst_total, h->instance, 100.0 * inst_rate, 100.0 * other_rate);
         h->terms.corroboration += 0.5;
+    }
+    /* Failed calls into an INSTRUMENTED service that left no server span
+     * for them (killed, unreachable, its packets lost): the fault is in that
+     * service, not in the callers that only saw it, unless one caller
+     * instance alone sees it (then that caller's side is suspect). */
+    bool callee_down = g->dep[0] && !h->instance[0] && strcmp(g->dep, g->service) != 0 &&
+                       known_service(e, g->dep);
+    if (callee_down) {
+        copy_cstr(h->service, ENG_NAME, g->dep);
+        h->op[0] = '\0';
+        what_append(h, " %s is an instrumented service, yet it left no server span for these "
+                    "calls: it did not answer them (down, unreachable, or the calls lost on "
+                    "the way).",
+                    g->dep);
     }
     if (novelty < 0.5) {
         what_append(h, " It was already there before the onset at a similar rate (%.2f per "
@@ -1417,6 +1475,63 @@ static void hyp_from_deploys(eng *e)
     }
 }
 
+/* One slow instance among healthy ones: the instance of |service| whose
+ * median server time since the onset is at least 2x the median of its other
+ * instances together (each side with >= 5 requests), and that was not
+ * already that slow before the onset. Names it in |out| and gives both
+ * medians (ms); false when the slowdown is not confined to one instance. */
+static bool slow_instance(eng *e, const char *service, char out[ENG_NAME], double *p50_in,
+                          double *p50_rest)
+{
+    out[0] = '\0';
+    if (!e->src->store) return false;
+    split_ctx *c = calloc(1, sizeof *c);
+    if (!c) return false;
+    c->rules = e->trace.rules;
+    c->by_instance = true;
+    fw_span_query q = {.service = service, .kind = -1, .from_ns = e->onset, .to_ns = e->to,
+                       .limit = ENG_SPAN_SCAN};
+    (void)fw_store_find_spans(e->src->store, &q, split_visit, c);
+    size_t worst = c->n;
+    double worst_p50 = 0.0;
+    for (size_t i = 0; i < c->n; i++) {
+        if (!c->v[i].version[0] || c->v[i].requests < 5.0) continue;
+        double p50 = fw_hist_quantile(&c->v[i].lat, 0.5);
+        if (worst == c->n || p50 > worst_p50) {
+            worst = i;
+            worst_p50 = p50;
+        }
+    }
+    bool found = false;
+    if (worst < c->n) {
+        fw_hist rest;
+        fw_hist_init(&rest);
+        double rest_n = 0.0;
+        for (size_t i = 0; i < c->n; i++) {
+            if (i == worst) continue;
+            fw_hist_merge(&rest, &c->v[i].lat);
+            rest_n += c->v[i].requests;
+        }
+        double rest_p50 = fw_hist_quantile(&rest, 0.5);
+        if (rest_n >= 5.0 && rest_p50 > 0.0 && worst_p50 >= 2.0 * rest_p50) {
+            copy_cstr(out, ENG_NAME, c->v[worst].version);
+            *p50_in = worst_p50 / 1000.0;
+            *p50_rest = rest_p50 / 1000.0;
+            found = true;
+        }
+    }
+    free(c);
+    if (!found) return false;
+    ver_stat before, others;
+    (void)service_split_range(e, service, out, true, e->from, e->onset - 1, &before, &others);
+    if (before.requests >= 5.0 &&
+        fw_hist_quantile(&before.lat, 0.5) / 1000.0 >= 0.5 * *p50_in) {
+        out[0] = '\0'; /* always that slow: not what changed */
+        return false;
+    }
+    return true;
+}
+
 static void hyp_latency(eng *e)
 {
     if (!e->lat_onset || e->slow_traces[1] == 0 || e->slow_traces[0] == 0) return;
@@ -1443,20 +1558,41 @@ static void hyp_latency(eng *e)
     h->terms.timing = e->err_onset && e->cp_err.split < e->cp_lat.split ? 0.5 : 1.0;
     h->terms.specificity = best->dep[0] ? 1.0 : 0.7;
     const char *target = best->dep[0] ? best->dep : best->service;
-    snprintf(h->title, sizeof h->title, "%s got slower (own time)", target);
-    snprintf(h->what, sizeof h->what,
-             "In the slowest traces of %s since the onset, the own time of %s%s%s grew from "
-             "%.1f ms to %.1f ms per trace: %.0f%% of the latency growth. p99 of %s went from "
-             "%.0f ms to %.0f ms.",
-             e->req->service, best->service, best->dep[0] ? " calling " : "", best->dep,
-             base / 1000.0, slow / 1000.0, 100.0 * best_d / total, e->req->service, e->p99_b,
-             e->p99_w);
+    if (best->transit) {
+        snprintf(h->title, sizeof h->title, "Calls into %s got slower in transit", target);
+        snprintf(h->what, sizeof h->what,
+                 "In the slowest traces of %s since the onset, the transit time of calls into "
+                 "%s (the callers' client spans less %s's own server spans: network, "
+                 "connecting, queueing before its handler runs) grew from %.1f ms to %.1f ms "
+                 "per trace: %.0f%% of the latency growth, while the work inside %s did not "
+                 "account for it. p99 of %s went from %.0f ms to %.0f ms.",
+                 e->req->service, target, target, base / 1000.0, slow / 1000.0,
+                 100.0 * best_d / total, target, e->req->service, e->p99_b, e->p99_w);
+    } else {
+        snprintf(h->title, sizeof h->title, "%s got slower (own time)", target);
+        snprintf(h->what, sizeof h->what,
+                 "In the slowest traces of %s since the onset, the own time of %s%s%s grew from "
+                 "%.1f ms to %.1f ms per trace: %.0f%% of the latency growth. p99 of %s went "
+                 "from %.0f ms to %.0f ms.",
+                 e->req->service, best->service, best->dep[0] ? " calling " : "", best->dep,
+                 base / 1000.0, slow / 1000.0, 100.0 * best_d / total, e->req->service,
+                 e->p99_b, e->p99_w);
+    }
+    double p50_in = 0.0, p50_rest = 0.0;
+    if (!best->transit && !best->dep[0] &&
+        slow_instance(e, best->service, h->instance, &p50_in, &p50_rest)) {
+        h->terms.specificity = 1.0;
+        what_append(h, " The slowdown is confined to instance %s: median %.1f ms per request "
+                    "since the onset against %.1f ms on the other instances of %s.",
+                    h->instance, p50_in, p50_rest, best->service);
+        action_add(h, "Drain or replace instance %s", h->instance);
+    }
     eng_evid *v = evid_add(h, "spans");
     if (v) {
         snprintf(v->summary, sizeof v->summary,
-                 "own time of %s%s%s: %.1f ms per slow trace vs %.1f ms in the baseline",
-                 best->service, best->dep[0] ? " -> " : "", best->dep, slow / 1000.0,
-                 base / 1000.0);
+                 "%s of %s%s%s: %.1f ms per slow trace vs %.1f ms in the baseline",
+                 best->transit ? "transit time of calls into" : "own time of", best->service,
+                 best->dep[0] ? " -> " : "", best->dep, slow / 1000.0, base / 1000.0);
         v->count = nw;
         v->n_ex = best->n_ex;
         memcpy(v->ex, best->ex, sizeof v->ex);
@@ -1490,7 +1626,9 @@ static void hyp_latency(eng *e)
 
 static void hyp_traffic(eng *e)
 {
-    double secs_w = ns_span(e->onset, e->to), secs_b = ns_span(e->from, e->onset);
+    /* The baseline rate is over the part of the baseline that has data. */
+    uint64_t base_from = e->data_from > e->from && e->data_from < e->onset ? e->data_from : e->from;
+    double secs_w = ns_span(e->onset, e->to), secs_b = ns_span(base_from, e->onset);
     double rw = e->req_w / secs_w, rb = e->req_b / secs_b;
     if (rb <= 0.0 || rw < 1.5 * rb) return;
     eng_hyp *h = hyp_new(e, C_TRAFFIC);

@@ -204,7 +204,11 @@ typedef enum scenario {
     SC_DECOY_SPLIT,   /* code error in checkout; catalog 2.1.0 fails a few more by chance */
     SC_DEPLOY_AFTER_BLIP, /* catalog errors from minute 17, then checkout 1.5.0 at minute 20 */
     SC_DEPLOY_IN_STORM,   /* catalog fails 40 % from minute 17; checkout 1.5.0 fails 15 % */
-    SC_SLOW_IN_NOISE      /* slow database amid steady errors over 20 catalog operations */
+    SC_SLOW_IN_NOISE,     /* slow database amid steady errors over 20 catalog operations */
+    SC_NET_DELAY,         /* +300 ms on the way into checkout: frontend's client span grows,
+                           * checkout's server span does not */
+    SC_SLOW_POD,          /* checkout-2 alone takes +300 ms of its own time per request */
+    SC_SLOW_STRAY         /* slow database; one stray NullPointerException after the onset */
 } scenario;
 
 static const char *const cat_ops[20] = {
@@ -224,6 +228,7 @@ typedef struct shop {
     fw_pipeline *p;
     fw_stats stats;
     char dir[64];
+    uint64_t first_batch; /* telemetry starts here (0 = minute 0; 6 batches a minute) */
 } shop;
 
 static void shop_open(shop *s)
@@ -323,7 +328,7 @@ static void shop_run(shop *s, scenario sc)
     fw_deployment d = {.service = "catalog", .version = "2.1.0", .timestamp_ns = T0 + 19 * MIN};
     assert_int_equal(fw_deploy_record(s->deploy, &d, NULL, NULL), 0);
     uint32_t next_tr = 1;
-    for (uint64_t batch = 0; batch < 180; batch++) {
+    for (uint64_t batch = s->first_batch; batch < 180; batch++) {
         fw_span spans[25 * 8];
         size_t n = 0;
         unsigned per = sc == SC_SURGE && batch >= 120 ? 25 : 5;
@@ -362,23 +367,36 @@ static void shop_run(shop *s, scenario sc)
             bool thr_bg = rnd(&rs) < 0.02;
             bool fails = db_fail || thr_fail || code_fail || bg_fail || thr_bg || thr_429 ||
                          silent;
-            bool db_slow = (sc == SC_DB_SLOW || sc == SC_SLOW_IN_NOISE) && after;
+            bool db_slow = (sc == SC_DB_SLOW || sc == SC_SLOW_IN_NOISE || sc == SC_SLOW_STRAY) &&
+                           after;
+            if (sc == SC_SLOW_STRAY && tr == 700 && !code_fail) { /* minute 23 */
+                code_fail = on_new = true; /* NullPointerException, never seen before */
+                fails = true;
+            }
 
             /* Slow database: 20 ms -> 400-600 ms, pushing every caller out. */
             uint64_t extra = db_slow ? (380 + (uint64_t)(rnd(&rs) * 200.0)) * 1000000ull : 0;
             uint64_t jit = (uint64_t)(rnd(&rs) * 10.0) * 1000000ull;
             if (silent) extra = 1000 * 1000000ull; /* the callers' deadline */
             uint64_t llm_ms = llm ? 3000 * 1000000ull : 0;
+            /* transit into checkout (network); own time of checkout-2 */
+            uint64_t net = sc == SC_NET_DELAY && after
+                               ? (280 + (uint64_t)(rnd(&rs) * 40.0)) * 1000000ull
+                               : 0;
+            uint64_t pod = sc == SC_SLOW_POD && after && co == &r_co_old2
+                               ? (280 + (uint64_t)(rnd(&rs) * 40.0)) * 1000000ull
+                               : 0;
+            extra += net + pod;
             fw_span root = mk(tr, 1, NULL, &r_front, "GET /checkout", FW_SPAN_KIND_SERVER, t,
                               120 * 1000000ull + extra + jit + cat_extra + llm_ms);
             fw_span c1 = mk(tr, 2, &root, &r_front, "POST /order", FW_SPAN_KIND_CLIENT,
                             t + 5000000, 80 * 1000000ull + extra);
-            fw_span s1 = mk(tr, 3, &c1, co, "POST /order", FW_SPAN_KIND_SERVER, t + 6000000,
-                            78 * 1000000ull + extra);
-            fw_span db = mk(tr, 4, &s1, co, "INSERT orders", FW_SPAN_KIND_CLIENT, t + 8000000,
-                            20 * 1000000ull + extra);
+            fw_span s1 = mk(tr, 3, &c1, co, "POST /order", FW_SPAN_KIND_SERVER,
+                            t + 6000000 + net / 2, 78 * 1000000ull + extra - net);
+            fw_span db = mk(tr, 4, &s1, co, "INSERT orders", FW_SPAN_KIND_CLIENT,
+                            t + 8000000 + net / 2, 20 * 1000000ull + extra - net - pod);
             fw_span ddb = mk(tr, 5, &s1, co, "DynamoDB.PutItem", FW_SPAN_KIND_CLIENT,
-                             t + 30000000 + extra, 15 * 1000000ull);
+                             t + 30000000 + extra - net / 2, 15 * 1000000ull);
             fw_span c2 = mk(tr, 6, &root, &r_front, "GET /items", FW_SPAN_KIND_CLIENT,
                             t + 90000000 + extra, 20 * 1000000ull + cat_extra);
             fw_span s2 = mk(tr, 7, &c2, cat_new ? &r_cat_new : &r_cat_old,
@@ -628,6 +646,27 @@ static void test_code_error(void **state)
     shop_close(&s);
 }
 
+/* The server started at minute 18 (nothing earlier in the 30-minute
+ * window), the code error at minute 20: two minutes of steady traffic
+ * before the onset are the baseline, not 20 minutes of "no traffic", so
+ * no traffic surge is reported and the code error leads. */
+static void test_late_start_no_surge(void **state)
+{
+    (void)state;
+    shop s;
+    shop_open(&s);
+    s.first_batch = 18 * 6;
+    shop_run(&s, SC_CODE_ERROR);
+    json_t *root = investigate(&s, "frontend");
+    json_t *hyps = json_object_get(root, "hypotheses");
+    assert_true(json_array_size(hyps) >= 1);
+    assert_string_equal(jget(json_array_get(hyps, 0), "cause"), "code_error");
+    for (size_t i = 0; i < json_array_size(hyps); i++)
+        assert_string_not_equal(jget(json_array_get(hyps, i), "cause"), "traffic_surge");
+    json_decref(root);
+    shop_close(&s);
+}
+
 /* A slow database, no errors: the onset comes from p99, and the own time of
  * the calls to PostgreSQL is what grew. */
 static void test_latency(void **state)
@@ -732,6 +771,10 @@ static void test_silent_callee(void **state)
     assert_string_equal(jget(top, "cause"), "dependency_failure");
     json_t *c = json_object_get(top, "component");
     assert_string_equal(jget(c, "dependency"), "checkout");
+    /* checkout is instrumented (it reported before it went silent): the
+     * fault is in checkout, not in the callers that only saw it. */
+    assert_string_equal(jget(c, "service"), "checkout");
+    assert_non_null(strstr(jget(top, "what_happened"), "left no server span"));
     /* Both callers in one hypothesis: it explains (nearly) every failure. */
     const char *what = jget(top, "what_happened");
     assert_true(strstr(what, "deepest fault in 9") || strstr(what, "deepest fault in 100%"));
@@ -914,6 +957,86 @@ static void test_latency_amid_many_groups(void **state)
     shop_close(&s);
 }
 
+/* Calls into checkout take 300 ms longer in transit while checkout's own
+ * server spans keep their length (a network delay on the way into it):
+ * the growth is the client span less the server span, and it belongs to
+ * the callee, not to the caller whose client span holds it. */
+static void test_transit_delay_blames_callee(void **state)
+{
+    (void)state;
+    shop s;
+    shop_open(&s);
+    shop_run(&s, SC_NET_DELAY);
+    json_t *root = investigate(&s, "frontend");
+    json_t *top = hyp_at(root, 0);
+    assert_non_null(top);
+    assert_string_equal(jget(top, "cause"), "latency");
+    json_t *c = json_object_get(top, "component");
+    assert_string_equal(jget(c, "service"), "checkout");
+    assert_string_equal(jget(c, "dependency"), "(null)");
+    assert_string_equal(jget(c, "instance"), "(null)"); /* both pods see it */
+    assert_non_null(strstr(jget(top, "title"), "in transit"));
+    json_decref(root);
+    shop_close(&s);
+}
+
+/* One checkout pod (checkout-2) takes 300 ms more of its own time per
+ * request, the other does not: the latency hypothesis names the pod. A
+ * slowdown on every pod (a slow database) names none. */
+static void test_slow_instance(void **state)
+{
+    (void)state;
+    shop s;
+    shop_open(&s);
+    shop_run(&s, SC_SLOW_POD);
+    json_t *root = investigate(&s, "frontend");
+    json_t *top = hyp_at(root, 0);
+    assert_non_null(top);
+    assert_string_equal(jget(top, "cause"), "latency");
+    json_t *c = json_object_get(top, "component");
+    assert_string_equal(jget(c, "service"), "checkout");
+    assert_string_equal(jget(c, "instance"), "checkout-2");
+    assert_non_null(strstr(jget(top, "what_happened"), "confined to instance checkout-2"));
+    json_decref(root);
+    shop_close(&s);
+
+    shop_open(&s);
+    shop_run(&s, SC_DB_SLOW);
+    root = investigate(&s, "frontend");
+    top = hyp_at(root, 0);
+    assert_string_equal(jget(top, "cause"), "latency");
+    assert_string_equal(jget(json_object_get(top, "component"), "instance"), "(null)");
+    json_decref(root);
+    shop_close(&s);
+}
+
+/* A slow database (the change) while one request fails after the onset
+ * with an exception never seen before: a single failure does not stand out
+ * from the background failure rate, so the stray group is not scored as a
+ * new fault (its novelty shrinks with its z statistic). */
+static void test_stray_errors_not_new(void **state)
+{
+    (void)state;
+    shop s;
+    shop_open(&s);
+    shop_run(&s, SC_SLOW_STRAY);
+    json_t *root = investigate(&s, "frontend");
+    assert_string_equal(jget(hyp_at(root, 0), "cause"), "latency");
+    json_t *hyps = json_object_get(root, "hypotheses");
+    bool seen = false;
+    for (size_t i = 0; i < json_array_size(hyps); i++) {
+        json_t *h = json_array_get(hyps, i);
+        if (strcmp(jget(h, "cause"), "code_error") != 0 ||
+            !strstr(jget(h, "title"), "NullPointerException"))
+            continue;
+        seen = true;
+        assert_true(json_number_value(json_object_get(h, "score")) < 0.25);
+    }
+    assert_true(seen);
+    json_decref(root);
+    shop_close(&s);
+}
+
 static void test_invalid_request(void **state)
 {
     (void)state;
@@ -960,6 +1083,7 @@ int main(void)
         cmocka_unit_test(test_bad_deployment),
         cmocka_unit_test(test_throttling),
         cmocka_unit_test(test_code_error),
+        cmocka_unit_test(test_late_start_no_surge),
         cmocka_unit_test(test_latency),
         cmocka_unit_test(test_bad_instance),
         cmocka_unit_test(test_throttle_429_is_origin),
@@ -972,6 +1096,9 @@ int main(void)
         cmocka_unit_test(test_deploy_symptom_discounted),
         cmocka_unit_test(test_latency_amid_many_groups),
         cmocka_unit_test(test_rate_z),
+        cmocka_unit_test(test_transit_delay_blames_callee),
+        cmocka_unit_test(test_slow_instance),
+        cmocka_unit_test(test_stray_errors_not_new),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
