@@ -397,7 +397,11 @@ static void find_onset(eng *e, series *s, bool have)
             l[i] = fw_hist_quantile(&s->lat[i], 0.99) / 1000.0;
             m[i] = fw_hist_quantile(&s->lat[i], 0.50) / 1000.0;
         }
-        size_t min_seg = s->n >= 30 ? 6 : 2;
+        /* Segments are counted in steps with data: a server that started a
+         * minute ago has a few steps of data in a 30-minute range. */
+        size_t with_data = 0;
+        for (size_t i = 0; i < s->n; i++) with_data += s->req[i] > 0.0;
+        size_t min_seg = with_data >= 30 ? 6 : 2;
         fw__engine_changepoint(x, s->req, s->n, min_seg, 0.02, 1.5, &e->cp_err);
         fw__engine_changepoint(l, s->req, s->n, min_seg, 20.0, 1.5, &e->cp_lat);
         if (!e->cp_lat.significant) {
