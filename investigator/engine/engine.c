@@ -384,11 +384,12 @@ static void find_onset(eng *e, series *s, bool have)
 {
     e->onset = 0;
     e->data_from = e->from;
+    /* Steps with data; change-point segments are counted in them (a server
+     * that started a minute ago has a few in a 30-minute range). */
+    size_t with_data = 0;
     for (size_t i = 0; have && i < s->n; i++) {
-        if (s->req[i] > 0.0) {
-            e->data_from = e->from + (uint64_t)i * s->step;
-            break;
-        }
+        if (!(s->req[i] > 0.0)) continue;
+        if (with_data++ == 0) e->data_from = e->from + (uint64_t)i * s->step;
     }
     if (have) {
         double x[ENG_MAX_STEPS], l[ENG_MAX_STEPS], m[ENG_MAX_STEPS];
@@ -397,10 +398,6 @@ static void find_onset(eng *e, series *s, bool have)
             l[i] = fw_hist_quantile(&s->lat[i], 0.99) / 1000.0;
             m[i] = fw_hist_quantile(&s->lat[i], 0.50) / 1000.0;
         }
-        /* Segments are counted in steps with data: a server that started a
-         * minute ago has a few steps of data in a 30-minute range. */
-        size_t with_data = 0;
-        for (size_t i = 0; i < s->n; i++) with_data += s->req[i] > 0.0;
         size_t min_seg = with_data >= 30 ? 6 : 2;
         fw__engine_changepoint(x, s->req, s->n, min_seg, 0.02, 1.5, &e->cp_err);
         fw__engine_changepoint(l, s->req, s->n, min_seg, 20.0, 1.5, &e->cp_lat);
@@ -1631,7 +1628,7 @@ static void hyp_latency(eng *e)
 static void hyp_traffic(eng *e)
 {
     /* The baseline rate is over the part of the baseline that has data. */
-    uint64_t base_from = e->data_from > e->from && e->data_from < e->onset ? e->data_from : e->from;
+    uint64_t base_from = e->data_from < e->onset ? e->data_from : e->from;
     double secs_w = ns_span(e->onset, e->to), secs_b = ns_span(base_from, e->onset);
     double rw = e->req_w / secs_w, rb = e->req_b / secs_b;
     if (rb <= 0.0 || rw < 1.5 * rb) return;
