@@ -32,6 +32,8 @@
 #define SEC 1000000000ull
 #define MINUTE (60ull * SEC)
 /* Bounds of one analysis (memory and time stay fixed whatever the data). */
+/* How far before a late alarm the onset may be put when no change is found. */
+#define ENG_LATE_ALARM_LOOKBACK_NS (5ull * 60ull * 1000000000ull)
 #define ENG_MAX_STEPS 1000u       /* points of the scoped series */
 #define ENG_MAX_TRACES 500u       /* failing traces walked per window */
 #define ENG_SPAN_SCAN 20000u      /* spans scanned per store query */
@@ -420,11 +422,24 @@ static void find_onset(eng *e, series *s, bool have)
         if (split != SIZE_MAX) e->onset = e->from + (uint64_t)split * s->step;
     }
     if (!e->onset) {
-        /* No change found: the alarm time, else the middle of the range. */
-        if (e->req->alarm_at_ns > e->from && e->req->alarm_at_ns < e->to)
-            e->onset = e->req->alarm_at_ns;
-        else
+        /* No change found: the alarm time, else the middle of the range.
+         * An alarm at the end of the data (a live alert, fired after its
+         * rule's `for:`) would leave nothing to look at after it: the
+         * change came before, so the onset is taken back to the middle of
+         * the data, at most ENG_LATE_ALARM_LOOKBACK_NS before the alarm. */
+        uint64_t alarm = e->req->alarm_at_ns;
+        if (alarm > e->from && alarm < e->to) {
+            e->onset = alarm;
+            if (have && e->to - alarm < 2 * s->step && alarm > e->data_from) {
+                uint64_t mid = e->data_from + (alarm - e->data_from) / 2;
+                uint64_t floor = alarm > ENG_LATE_ALARM_LOOKBACK_NS + e->from
+                                     ? alarm - ENG_LATE_ALARM_LOOKBACK_NS
+                                     : e->from;
+                e->onset = mid > floor ? mid : floor;
+            }
+        } else {
             e->onset = e->from + (e->to - e->from) / 2;
+        }
     }
 }
 
